@@ -1,0 +1,55 @@
+"""What the engine needs from a registry, as a protocol.
+
+The engine never imports the client: it is handed an object with these methods.
+``modreg.client.RegistryClient`` implements them over HTTP; methods and argument names
+match the endpoints in docs/http-api.md one to one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+from modreg.registry.schemas import (
+    CacheEntryCreate,
+    CacheEntryPublic,
+    Resolution,
+    RunCreate,
+    RunPublic,
+    RunUpdate,
+    StepRunRecord,
+    SweepCreate,
+    SweepPublic,
+)
+
+
+class RegistryProtocol(Protocol):
+    """The registry operations a pipeline run uses."""
+
+    def resolve(self, refs: list[str]) -> list[Resolution]:
+        """One bulk call: a Resolution per ref, in order; per-ref errors inside."""
+        ...
+
+    def has_blob(self, sha256: str) -> bool: ...
+
+    def put_blob(self, sha256: str, path: Path) -> None:
+        """Upload a file whose sha256 is known; a no-op when the blob exists."""
+        ...
+
+    def get_blob(self, sha256: str, dest: Path) -> None:
+        """Download a blob to ``dest`` (atomically), verifying its sha256."""
+        ...
+
+    def lookup_cache(self, fingerprints: list[str]) -> dict[str, CacheEntryPublic]: ...
+
+    def record_cache(self, fingerprint: str, entry: CacheEntryCreate) -> CacheEntryPublic: ...
+
+    def create_sweep(self, sweep: SweepCreate) -> SweepPublic: ...
+
+    def create_run(self, run: RunCreate) -> RunPublic: ...
+
+    def record_step(self, run_id: str, step: str, record: StepRunRecord) -> None: ...
+
+    def finish_run(self, run_id: str, update: RunUpdate) -> RunPublic: ...
+
+    def get_run(self, run_id: str) -> RunPublic: ...

@@ -1,0 +1,173 @@
+"""The one error tree of modreg.
+
+Every error modreg raises on purpose derives from ``ModregError``. Registry errors carry the
+HTTP status they are served with, and a stable ``type`` slug that the problem+json body
+names, so the client can raise the very same class on its side of the wire::
+
+    ModregError
+    ├── RegistryError                 (status 400)
+    │   ├── AuthenticationError       401  no, unknown, expired or revoked token
+    │   ├── PermissionDeniedError     403  token lacks the scope or team
+    │   ├── NotFoundError             404
+    │   │   ├── UnknownTeamError
+    │   │   ├── UnknownModuleError
+    │   │   ├── UnknownVersionError
+    │   │   ├── UnknownBlobError
+    │   │   ├── UnknownRunError
+    │   │   ├── UnknownSweepError
+    │   │   └── UnknownTokenError
+    │   ├── ConflictError             409
+    │   │   ├── VersionExistsError
+    │   │   └── TeamExistsError
+    │   ├── PayloadTooLargeError      413
+    │   └── InvalidInputError         422
+    │       ├── InvalidNameError
+    │       ├── InvalidVersionError
+    │       ├── InvalidRangeError
+    │       ├── ManifestError
+    │       ├── DigestMismatchError
+    │       ├── UnsatisfiableRangeError
+    │       └── UnsafeArchiveError
+    ├── engine errors  (modreg.engine.errors: PipelineSpecError, CycleError, StepFailedError, …)
+    └── client errors  (modreg.client.errors: RegistryUnavailableError, ConfigError, …)
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class ModregError(Exception):
+    """Root of every error modreg raises on purpose."""
+
+
+class RegistryError(ModregError):
+    """An error the registry answers with a problem+json body."""
+
+    status: ClassVar[int] = 400
+    type: ClassVar[str] = "registry-error"
+    title: ClassVar[str] = "Registry error"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+    def to_problem(self) -> dict[str, Any]:
+        """The RFC 9457 problem body for this error."""
+        body: dict[str, Any] = {
+            "type": self.type,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        body.update(self.extra)
+        return body
+
+
+class AuthenticationError(RegistryError):
+    status, type, title = 401, "authentication-required", "Authentication required"
+
+
+class PermissionDeniedError(RegistryError):
+    status, type, title = 403, "permission-denied", "Permission denied"
+
+
+class NotFoundError(RegistryError):
+    status, type, title = 404, "not-found", "Not found"
+
+
+class UnknownTeamError(NotFoundError):
+    type, title = "unknown-team", "Unknown team"
+
+
+class UnknownModuleError(NotFoundError):
+    type, title = "unknown-module", "Unknown module"
+
+
+class UnknownVersionError(NotFoundError):
+    type, title = "unknown-version", "Unknown version"
+
+
+class UnknownBlobError(NotFoundError):
+    type, title = "unknown-blob", "Unknown blob"
+
+
+class UnknownRunError(NotFoundError):
+    type, title = "unknown-run", "Unknown run"
+
+
+class UnknownSweepError(NotFoundError):
+    type, title = "unknown-sweep", "Unknown sweep"
+
+
+class UnknownTokenError(NotFoundError):
+    type, title = "unknown-token", "Unknown token"
+
+
+class ConflictError(RegistryError):
+    status, type, title = 409, "conflict", "Conflict"
+
+
+class VersionExistsError(ConflictError):
+    type, title = "version-exists", "Version already published"
+
+
+class TeamExistsError(ConflictError):
+    type, title = "team-exists", "Team already exists"
+
+
+class PayloadTooLargeError(RegistryError):
+    status, type, title = 413, "payload-too-large", "Payload too large"
+
+
+class InvalidInputError(RegistryError):
+    status, type, title = 422, "invalid-input", "Invalid input"
+
+
+class InvalidNameError(InvalidInputError):
+    type, title = "invalid-name", "Invalid name"
+
+
+class InvalidVersionError(InvalidInputError):
+    type, title = "invalid-version", "Invalid version"
+
+
+class InvalidRangeError(InvalidInputError):
+    type, title = "invalid-range", "Invalid version range"
+
+
+class ManifestError(InvalidInputError):
+    type, title = "invalid-manifest", "Invalid manifest"
+
+
+class DigestMismatchError(InvalidInputError):
+    type, title = "digest-mismatch", "Digest mismatch"
+
+
+class UnsatisfiableRangeError(InvalidInputError):
+    type, title = "unsatisfiable-range", "No version satisfies the range"
+
+
+class UnsafeArchiveError(InvalidInputError):
+    type, title = "unsafe-archive", "Unsafe archive"
+
+
+def _all_subclasses(cls: type[RegistryError]) -> list[type[RegistryError]]:
+    found: list[type[RegistryError]] = []
+    for sub in cls.__subclasses__():
+        found.append(sub)
+        found.extend(_all_subclasses(sub))
+    return found
+
+
+def error_class_for(problem_type: str, status: int) -> type[RegistryError]:
+    """The error class a problem body names, or the closest one by status."""
+    classes = [RegistryError, *_all_subclasses(RegistryError)]
+    for cls in classes:
+        if cls.type == problem_type:
+            return cls
+    for cls in classes:
+        if cls.status == status and cls.__bases__ == (RegistryError,):
+            return cls
+    return RegistryError

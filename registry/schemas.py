@@ -1,0 +1,336 @@
+"""The wire shapes of the HTTP API, declared once and imported by engine and client.
+
+These are plain pydantic models rather than SQLModel classes: the client and the engine
+import them on every command, and SQLModel drags SQLAlchemy in (≈0.6 s here), which would
+blow the CLI's start-up budget. The table rows in ``models.py`` are the database's own
+shape (ids, foreign keys, hashes) and convert to these at the edge.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SHA256_PATTERN = r"^[0-9a-f]{64}$"
+COMMIT_PATTERN = r"^[0-9a-f]{40}$"
+
+
+class Wire(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Scope(StrEnum):
+    read = "read"
+    publish = "publish"
+
+
+class VersionStatus(StrEnum):
+    active = "active"
+    deprecated = "deprecated"
+    yanked = "yanked"
+
+
+class PortType(StrEnum):
+    file = "file"
+    dir = "dir"
+
+
+class ParamType(StrEnum):
+    str = "str"
+    int = "int"
+    float = "float"
+    bool = "bool"
+    json = "json"
+
+
+# --- interface and manifest -------------------------------------------------------------
+
+
+class Port(Wire):
+    """One input or output of a module."""
+
+    type: PortType
+    optional: bool = False
+    description: str = ""
+
+
+class Param(Wire):
+    """One typed parameter; ``required`` when the manifest gives no default."""
+
+    type: ParamType
+    required: bool = False
+    default: Any = None
+    description: str = ""
+
+
+class Interface(Wire):
+    """The contract between teams: named inputs, outputs and typed params."""
+
+    inputs: dict[str, Port] = Field(default_factory=dict)
+    outputs: dict[str, Port] = Field(default_factory=dict)
+    params: dict[str, Param] = Field(default_factory=dict)
+
+
+class Manifest(Wire):
+    """A validated ``modreg.toml``."""
+
+    name: str
+    version: str
+    description: str = ""
+    command: list[str]
+    interface: Interface = Field(default_factory=Interface)
+    allow_reuse: bool = True
+    timeout: float | None = None
+    retries: int = 0
+
+
+# --- teams and tokens ---------------------------------------------------------------
+
+
+class TeamCreate(Wire):
+    name: str
+
+
+class TeamPublic(Wire):
+    name: str
+    created_at: datetime
+
+
+class TokenCreate(Wire):
+    team: str
+    scope: Scope
+    expires_in_days: int | None = Field(default=None, ge=1)
+    description: str = ""
+
+
+class TokenPublic(Wire):
+    """A token as listed: never its secret."""
+
+    id: int
+    team: str | None
+    scope: Scope | None
+    admin: bool = False
+    description: str = ""
+    created_at: datetime
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+class TokenCreated(TokenPublic):
+    """Answer to token creation: the only time the secret is shown."""
+
+    token: str
+
+
+class Identity(Wire):
+    """Who the caller is (``GET /api/v1/whoami``)."""
+
+    authenticated: bool
+    admin: bool = False
+    team: str | None = None
+    scope: Scope | None = None
+    token_id: int | None = None
+
+
+# --- modules and versions ------------------------------------------------------------
+
+
+class ModulePublic(Wire):
+    name: str  # "team/name"
+    team: str
+    description: str = ""
+    default_version: str | None = None
+    latest_version: str | None = None
+    created_at: datetime
+
+
+class VersionCreate(Wire):
+    """A publish: the archive blob must already be uploaded under ``sha256``."""
+
+    version: str
+    commit: str = Field(pattern=COMMIT_PATTERN)
+    tree_sha: str = Field(pattern=COMMIT_PATTERN)
+    path: str = ""  # the module's folder inside the repo, "" for the root
+    remote: str | None = None
+    sha256: str = Field(pattern=SHA256_PATTERN)
+    manifest: Manifest
+
+
+class VersionPublic(Wire):
+    module: str  # "team/name"
+    version: str
+    status: VersionStatus
+    status_message: str | None = None
+    commit: str
+    tree_sha: str
+    path: str
+    remote: str | None = None
+    sha256: str
+    size: int
+    manifest: Manifest
+    published_at: datetime
+    published_by: int | None = None  # token id
+
+
+class PublishResult(Wire):
+    """Answer to a publish; ``created`` is false when an identical publish was replayed."""
+
+    created: bool
+    version: VersionPublic
+
+
+class StatusChange(Wire):
+    """Body of deprecate / yank / unyank: the message or reason shown to users."""
+
+    message: str | None = None
+
+
+class DefaultVersion(Wire):
+    version: str | None
+
+
+# --- resolution ----------------------------------------------------------------------
+
+
+class ResolveRequest(Wire):
+    """Many references in one call: ``team/name``, ``team/name@RANGE``."""
+
+    refs: list[str] = Field(max_length=1000)
+
+
+class Resolution(Wire):
+    """The answer for one reference: a version, or the error that prevents one."""
+
+    ref: str
+    module: str | None = None
+    range: str | None = None
+    version: VersionPublic | None = None
+    reason: str = ""  # why this version: "highest active version satisfying ^1.2", …
+    warnings: list[str] = Field(default_factory=list)
+    error: dict[str, Any] | None = None  # a problem body when no version could be chosen
+
+
+class ResolveResponse(Wire):
+    results: list[Resolution]
+
+
+# --- blobs, step cache and runs -------------------------------------------------------
+
+
+class OutputRef(Wire):
+    """A step output in the artifact store: a file blob, or a dir manifest blob."""
+
+    type: PortType
+    digest: str = Field(pattern=SHA256_PATTERN)
+    size: int = 0
+
+
+class CacheEntryCreate(Wire):
+    outputs: dict[str, OutputRef]
+    run_id: str | None = None
+    step: str | None = None
+
+
+class CacheEntryPublic(Wire):
+    fingerprint: str
+    team: str
+    outputs: dict[str, OutputRef]
+    run_id: str | None = None
+    step: str | None = None
+    created_at: datetime
+
+
+class CacheLookup(Wire):
+    fingerprints: list[str] = Field(max_length=10000)
+
+
+class CacheLookupResult(Wire):
+    entries: dict[str, CacheEntryPublic]  # only the fingerprints that have an entry
+
+
+class RunStatus(StrEnum):
+    pending = "pending"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+
+
+class StepStatus(StrEnum):
+    pending = "pending"
+    running = "running"
+    executed = "executed"
+    reused = "reused"
+    failed = "failed"
+    skipped = "skipped"
+    cancelled = "cancelled"
+
+
+class StepRunRecord(Wire):
+    """One step of a run, as the engine reports it (PUT, idempotent)."""
+
+    status: StepStatus
+    module: str
+    version: str
+    fingerprint: str | None = None
+    reused_from: str | None = None  # the run id whose result was reused
+    outputs: dict[str, OutputRef] = Field(default_factory=dict)
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    log_digest: str | None = None  # the step's log, as a blob
+    exit_code: int | None = None
+    error: str | None = None
+    explain: str | None = None  # why it executed: no earlier result / what changed
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+
+
+class RunCreate(Wire):
+    pipeline: str
+    sweep_id: str | None = None
+    variant: dict[str, Any] = Field(default_factory=dict)
+    spec: dict[str, Any] = Field(default_factory=dict)  # the pipeline as run (resolved)
+    lock: dict[str, Any] = Field(default_factory=dict)  # the pipeline.lock as run
+
+
+class RunUpdate(Wire):
+    status: RunStatus
+    ended_at: datetime | None = None
+    error: str | None = None
+
+
+class RunPublic(Wire):
+    id: str
+    team: str
+    pipeline: str
+    sweep_id: str | None = None
+    variant: dict[str, Any] = Field(default_factory=dict)
+    status: RunStatus
+    error: str | None = None
+    spec: dict[str, Any] = Field(default_factory=dict)
+    lock: dict[str, Any] = Field(default_factory=dict)
+    created_at: datetime
+    ended_at: datetime | None = None
+    steps: dict[str, StepRunRecord] = Field(default_factory=dict)
+
+
+class SweepCreate(Wire):
+    pipeline: str
+    axes: dict[str, list[Any]] = Field(default_factory=dict)
+
+
+class SweepPublic(Wire):
+    id: str
+    team: str
+    pipeline: str
+    axes: dict[str, list[Any]] = Field(default_factory=dict)
+    created_at: datetime
+    run_ids: list[str] = Field(default_factory=list)
+
+
+class Health(Wire):
+    status: str
+    version: str
+    database: str

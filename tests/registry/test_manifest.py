@@ -1,0 +1,150 @@
+"""modreg.toml parsing and the interface rules, with the exact lines users read."""
+
+from __future__ import annotations
+
+import pytest
+
+from modreg.registry.errors import ManifestError
+from modreg.registry.manifest import check_param_value, parse_manifest, placeholders
+from modreg.registry.schemas import Param, ParamType, PortType
+
+GOOD = """
+[module]
+name = "vision/prep"
+version = "1.2.0"
+description = "Normalise and split the raw images"
+command = ["python", "prep.py", "--raw", "{inputs.raw}", "--out", "{outputs.dataset}",
+           "--size", "{params.size}"]
+timeout = 60
+
+[inputs.raw]
+type = "dir"
+[outputs.dataset]
+type = "dir"
+[params.size]
+type = "int"
+default = 8
+[params.mode]
+type = "str"
+"""
+
+
+def test_good_manifest() -> None:
+    manifest = parse_manifest(GOOD)
+    assert manifest.name == "vision/prep"
+    assert manifest.interface.inputs["raw"].type == PortType.dir
+    assert manifest.interface.params["size"].default == 8
+    assert not manifest.interface.params["size"].required
+    assert manifest.interface.params["mode"].required
+    assert manifest.timeout == 60
+    assert manifest.allow_reuse is True
+    assert placeholders(manifest.command) == {
+        ("inputs", "raw"),
+        ("outputs", "dataset"),
+        ("params", "size"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            "timeout = 60",
+            'timeout = 60\ncolour = "red"',
+            "modreg.toml: [module]: unknown key 'colour'",
+        ),
+        (
+            "default = 8",
+            'default = "x"',
+            "modreg.toml: [params.size] default: expected int, got 'x'",
+        ),
+        (
+            '"{params.size}"',
+            '"{params.nope}"',
+            "modreg.toml: [module] command: placeholder {params.nope} names no declared param",
+        ),
+        (
+            '"{params.size}"',
+            '"{env.HOME}"',
+            "modreg.toml: [module] command: unknown placeholder {env.HOME}",
+        ),
+        (
+            'type = "int"',
+            'type = "integer"',
+            "modreg.toml: [params.size] type: expected one of str, int, float, bool, json",
+        ),
+        (
+            '[inputs.raw]\ntype = "dir"',
+            '[inputs.raw]\ntype = "folder"',
+            "modreg.toml: [inputs.raw] type: expected 'file' or 'dir', got 'folder'",
+        ),
+        ('version = "1.2.0"', 'version = "1.2"', "modreg.toml: [module]: invalid version '1.2'"),
+        (
+            'name = "vision/prep"',
+            'name = "Vision/Prep"',
+            "modreg.toml: [module]: invalid module name 'Vision/Prep'",
+        ),
+        (
+            "timeout = 60",
+            'timeout = "soon"',
+            "modreg.toml: [module] timeout: expected a number of seconds, got 'soon'",
+        ),
+        (
+            "timeout = 60",
+            "timeout = -1",
+            "modreg.toml: [module] timeout: expected a positive number, got -1",
+        ),
+        (
+            "timeout = 60",
+            "retries = true",
+            "modreg.toml: [module] retries: expected an integer, got True",
+        ),
+        (
+            "[params.mode]",
+            '[params."bad-name"]',
+            "modreg.toml: [params.bad-name]: names are letters, digits and '_'",
+        ),
+        ('version = "1.2.0"\n', "", "modreg.toml: [module]: missing required key 'version'"),
+        ("[inputs.raw]", "[inputs.raw\n", "modreg.toml: not valid TOML"),
+        ("[params.mode]", "[other]", "modreg.toml: top level: unknown key 'other'"),
+    ],
+)
+def test_manifest_errors_name_the_key(old: str, new: str, message: str) -> None:
+    assert old in GOOD
+    with pytest.raises(ManifestError) as info:
+        parse_manifest(GOOD.replace(old, new, 1))
+    assert str(info.value).startswith(message)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("kind", "value", "expected"),
+    [
+        ("int", 3, 3),
+        ("float", 3, 3.0),
+        ("float", 0.5, 0.5),
+        ("bool", True, True),
+        ("str", "a", "a"),
+        ("json", {"a": [1, 2]}, {"a": [1, 2]}),
+    ],
+)
+def test_param_values_accepted(kind: str, value: object, expected: object) -> None:
+    assert check_param_value("p", Param(type=ParamType(kind)), value) == expected
+
+
+@pytest.mark.parametrize(
+    ("kind", "value"),
+    [
+        ("int", True),
+        ("int", 1.5),
+        ("int", "3"),
+        ("bool", 1),
+        ("str", 3),
+        ("float", "x"),
+        ("float", float("nan")),
+        ("json", {1, 2}),
+    ],
+)
+def test_param_values_rejected(kind: str, value: object) -> None:
+    with pytest.raises(ValueError, match=f"expected {kind}|expected a finite|expected JSON"):
+        check_param_value("p", Param(type=ParamType(kind)), value)
