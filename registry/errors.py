@@ -163,7 +163,7 @@ def _all_subclasses(cls: type[RegistryError]) -> list[type[RegistryError]]:
 
 def error_class_for(problem_type: str, status: int) -> type[RegistryError]:
     """The error class a problem body names, or the closest one by status."""
-    classes = [RegistryError, *_all_subclasses(RegistryError)]
+    classes: list[type[RegistryError]] = [RegistryError, *_all_subclasses(RegistryError)]
     for cls in classes:
         if cls.type == problem_type:
             return cls

@@ -16,8 +16,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from modreg.registry.errors import InvalidNameError, InvalidVersionError, ManifestError
+from modreg.registry.names import check_module_name
 from modreg.registry.schemas import Interface, Manifest, Param, ParamType, PortType
-from modreg.registry.versioning import check_module_name, parse_version
+from modreg.registry.versioning import parse_version
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\.([^{}]*)\}")

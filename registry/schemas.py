@@ -287,6 +287,12 @@ class StepRunRecord(Wire):
     ended_at: datetime | None = None
 
 
+class StepRunBatch(Wire):
+    """Many steps of one run at once (PUT, idempotent): one round trip for a whole run."""
+
+    steps: dict[str, StepRunRecord] = Field(max_length=10000)
+
+
 class RunCreate(Wire):
     pipeline: str
     sweep_id: str | None = None

@@ -23,23 +23,23 @@ warning); no range means the module's default version, else the highest stable o
 
 from __future__ import annotations
 
+import functools
 import operator
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import semver
 
 from modreg.registry.errors import (
-    InvalidNameError,
     InvalidRangeError,
     InvalidVersionError,
     UnsatisfiableRangeError,
 )
+from modreg.registry.names import check_module_name
 from modreg.registry.schemas import VersionStatus
 
-TEAM_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,38}$")
-NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 _PARTIAL = re.compile(
     r"^v?(?P<major>\d+|[xX*])(?:\.(?P<minor>\d+|[xX*]))?(?:\.(?P<patch>\d+|[xX*]))?"
     r"(?:-(?P<pre>[0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$"
@@ -47,7 +47,10 @@ _PARTIAL = re.compile(
 _COMPARATOR = re.compile(r"^(?P<op><=|>=|<|>|=|\^|~>?|)\s*(?P<version>\S+)$")
 _WILDCARDS = {"x", "X", "*"}
 
-_OPS: dict[str, Callable[[semver.Version, semver.Version], bool]] = {
+# semver precedence as a plain tuple; see ``precedence``
+Precedence = tuple[int, int, int, int, tuple[tuple[int, int, str], ...]]
+
+_OPS: dict[str, Callable[[Precedence, Precedence], bool]] = {
     "=": operator.eq,
     ">": operator.gt,
     ">=": operator.ge,
@@ -59,30 +62,42 @@ _OPS: dict[str, Callable[[semver.Version, semver.Version], bool]] = {
 # --- names and versions ----------------------------------------------------------------
 
 
-def check_team_name(team: str) -> None:
-    """Reject a team name that is not lowercase letters, digits, ``- _ .`` (≤39 chars)."""
-    if not TEAM_PATTERN.match(team):
-        raise InvalidNameError(
-            f"invalid team name {team!r}: use lowercase letters, digits, '-', '_' or '.', "
-            "starting with a letter or digit, at most 39 characters"
-        )
+def _precedence_of(version: semver.Version) -> Precedence:
+    if not version.prerelease:
+        return (version.major, version.minor, version.patch, 1, ())
+    parts = tuple(
+        (0, int(part), "") if part.isdigit() else (1, 0, part)
+        for part in str(version.prerelease).split(".")
+    )
+    return (version.major, version.minor, version.patch, 0, parts)
 
 
-def check_module_name(name: str) -> None:
-    """Reject anything but ``team/name`` with both parts well formed."""
-    team, slash, short = name.partition("/")
-    if not slash or not NAME_PATTERN.match(short):
-        raise InvalidNameError(
-            f"invalid module name {name!r}: expected team/name in lowercase letters, "
-            "digits, '-', '_' or '.', the name at most 100 characters"
-        )
-    check_team_name(team)
+class _KeyedVersion(semver.Version):
+    """A ``semver.Version`` that carries its precedence key, computed once."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.key = _precedence_of(self)
 
 
+def precedence(version: semver.Version) -> Precedence:
+    """A plain tuple ordered exactly like semver precedence.
+
+    Resolution compares the same few thousand versions over and over; semver's own
+    comparison re-splits the pre-release on every call, which dominated bulk resolves, so
+    parsed versions carry this key and comparisons use it.
+    """
+    key = getattr(version, "key", None)
+    return key if key is not None else _precedence_of(version)
+
+
+@functools.lru_cache(maxsize=65536)
 def parse_version(text: str) -> semver.Version:
     """A strict semver version, build metadata dropped."""
     try:
-        version = semver.Version.parse(text.strip())
+        version = _KeyedVersion.parse(text.strip())
     except (ValueError, TypeError) as exc:
         raise InvalidVersionError(
             f"invalid version {text!r}: expected strict semver such as 1.2.0 or 1.3.0-rc.1"
@@ -120,9 +135,13 @@ class Comparator:
     op: str
     version: semver.Version
     written: bool = True  # written by the user, not a desugared bound; counts for pre-releases
+    key: Precedence = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", precedence(self.version))
 
     def allows(self, version: semver.Version) -> bool:
-        return _OPS[self.op](version, self.version)
+        return _OPS[self.op](precedence(version), self.key)
 
 
 @dataclass(frozen=True)
@@ -259,6 +278,7 @@ def _parse_set(text: str, whole: str) -> ComparatorSet:
     return ComparatorSet(tuple(comparators))
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_range(text: str) -> VersionRange:
     """Parse a range such as ``^1.2``, ``>=1.2, <2`` or ``1.2.0`` (exact)."""
     stripped = text.strip()
@@ -300,7 +320,7 @@ def _pinned(
     name: str, parsed: list[tuple[semver.Version, Candidate]], exact: semver.Version
 ) -> Choice:
     for version, candidate in parsed:
-        if version == exact:
+        if precedence(version) == precedence(exact):
             return Choice(
                 candidate.version, f"exact pin {exact}", _status_warnings(name, candidate)
             )
@@ -319,7 +339,7 @@ def _highest(
         raise UnsatisfiableRangeError(
             f"no version of {name} satisfies {rng.text}{hint}; latest published: {known}"
         )
-    version, candidate = max(usable, key=lambda pair: pair[0])
+    version, candidate = max(usable, key=lambda pair: precedence(pair[0]))
     reason = f"highest version satisfying {rng.text} ({len(usable)} of {len(parsed)} match)"
     return Choice(candidate.version, reason, _status_warnings(name, candidate))
 
@@ -340,7 +360,7 @@ def _unranged(
         raise UnsatisfiableRangeError(
             f"{name} has no stable, unyanked version; name a range such as {name}@^1.0.0-rc.0"
         )
-    version, candidate = max(stable, key=lambda pair: pair[0])
+    version, candidate = max(stable, key=lambda pair: precedence(pair[0]))
     reason = f"no range given and no default: the highest stable version of {name}"
     return Choice(candidate.version, reason, warnings + _status_warnings(name, candidate))
 
@@ -352,7 +372,9 @@ def select_version(
     name: str = "module",
 ) -> Choice:
     """Choose one version of ``name`` among ``candidates`` for a range (see module doc)."""
-    parsed = sorted(((parse_version(c.version), c) for c in candidates), key=lambda p: p[0])
+    parsed = sorted(
+        ((parse_version(c.version), c) for c in candidates), key=lambda p: precedence(p[0])
+    )
     if range_text is None:
         return _unranged(name, parsed, default)
     rng = parse_range(range_text)

@@ -13,11 +13,11 @@ from modreg.registry.errors import (
     InvalidVersionError,
     UnsatisfiableRangeError,
 )
+from modreg.registry.names import check_module_name
 from modreg.registry.schemas import VersionStatus
 from modreg.registry.versioning import (
     Candidate,
     canonical_version,
-    check_module_name,
     parse_range,
     parse_ref,
     select_version,

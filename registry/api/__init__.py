@@ -1,0 +1,15 @@
+"""The HTTP API under ``/api/v1``: one router per area, gathered by ``api_router()``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+
+def api_router() -> APIRouter:
+    """All routes of the API, to mount under ``/api/v1``."""
+    from modreg.registry.api import accounts, blobs, modules, runs
+
+    router = APIRouter()
+    for area in (accounts, modules, blobs, runs):
+        router.include_router(area.router)
+    return router

@@ -1,0 +1,137 @@
+"""Routes for modules and their versions: search, show, publish, status, default, resolve."""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import FileResponse
+from pydantic import BaseModel
+from starlette.background import BackgroundTask
+
+from modreg.registry import crud
+from modreg.registry.api.deps import (
+    IdentityDep,
+    ListerDep,
+    PublisherDep,
+    ReaderDep,
+    SessionDep,
+    SettingsDep,
+    StoreDep,
+)
+from modreg.registry.schemas import (
+    DefaultVersion,
+    ModulePublic,
+    PublishResult,
+    ResolveRequest,
+    ResolveResponse,
+    StatusChange,
+    VersionCreate,
+    VersionPublic,
+    VersionStatus,
+)
+
+router = APIRouter()
+VERSION = "/modules/{team}/{name}/versions/{version}"
+
+
+def _json(model: BaseModel) -> Response:
+    """Serialise once, in pydantic's Rust core (the hot read paths skip FastAPI's re-dump)."""
+    return Response(model.model_dump_json(), media_type="application/json")
+
+
+@router.get("/modules")
+def search_modules(
+    session: SessionDep,
+    identity: ListerDep,
+    settings: SettingsDep,
+    q: str | None = None,
+    team: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[ModulePublic]:
+    only = identity.team_id if settings.private and not identity.admin else None
+    return crud.search_modules(session, q, team, limit, offset, only)
+
+
+@router.get("/modules/{team}/{name}")
+def show_module(team: str, name: str, session: SessionDep, _: ReaderDep) -> ModulePublic:
+    return crud.show_module(session, team, name)
+
+
+@router.get("/modules/{team}/{name}/versions")
+def list_versions(team: str, name: str, session: SessionDep, _: ReaderDep) -> list[VersionPublic]:
+    return crud.list_versions(session, team, name)
+
+
+@router.get(VERSION, response_model=VersionPublic)
+def get_version(team: str, name: str, version: str, session: SessionDep, _: ReaderDep) -> Response:
+    return _json(crud.get_version(session, team, name, version))
+
+
+@router.post("/modules/{team}/{name}/versions", status_code=201)
+def publish(
+    team: str,
+    name: str,
+    body: VersionCreate,
+    response: Response,
+    session: SessionDep,
+    store: StoreDep,
+    identity: PublisherDep,
+) -> PublishResult:
+    result = crud.publish_version(session, store, team, name, body, identity)
+    if not result.created:
+        response.status_code = 200
+    return result
+
+
+def _status_route(status: VersionStatus, path: str) -> None:
+    def change(
+        team: str,
+        name: str,
+        version: str,
+        session: SessionDep,
+        identity: PublisherDep,
+        body: StatusChange | None = None,
+    ) -> VersionPublic:
+        message = body.message if body else None
+        return crud.set_status(session, team, name, version, status, message, identity)
+
+    router.post(f"{VERSION}/{path}", name=path)(change)
+
+
+_status_route(VersionStatus.deprecated, "deprecate")
+_status_route(VersionStatus.yanked, "yank")
+_status_route(VersionStatus.active, "unyank")
+
+
+@router.put("/modules/{team}/{name}/default")
+def set_default(
+    team: str, name: str, body: DefaultVersion, session: SessionDep, identity: PublisherDep
+) -> ModulePublic:
+    return crud.set_default(session, team, name, body.version, identity)
+
+
+@router.get(f"{VERSION}/archive", response_class=FileResponse)
+def download_archive(
+    team: str, name: str, version: str, session: SessionDep, store: StoreDep, _: ReaderDep
+) -> FileResponse:
+    sha256 = crud.archive_digest(session, team, name, version)
+    stack = ExitStack()
+    path = stack.enter_context(store.open_verified(sha256))
+    return FileResponse(
+        path,
+        media_type="application/gzip",
+        headers={"X-Modreg-Sha256": sha256},
+        filename=f"{name}-{version}.tar.gz",
+        background=BackgroundTask(stack.close),
+    )
+
+
+@router.post("/resolve", response_model=ResolveResponse)
+def resolve(
+    body: ResolveRequest, session: SessionDep, identity: IdentityDep, settings: SettingsDep
+) -> Response:
+    results = crud.resolve(session, body.refs, identity, settings.private)
+    return _json(ResolveResponse(results=results))

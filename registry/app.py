@@ -1,0 +1,128 @@
+"""The FastAPI application: ``create_app(settings)`` builds one, with nothing global.
+
+The database engine, blob store and settings live on ``app.state``, so every test can build
+its own app. One set of exception handlers turns every error into an
+``application/problem+json`` body: ``RegistryError`` subclasses carry their own status and
+type slug; request validation is a 422; an unknown route a 404; a bug a 500 without details.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import Engine
+from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from modreg.registry.api import api_router
+from modreg.registry.blobs import make_blob_store
+from modreg.registry.db import create_db_engine
+from modreg.registry.errors import AuthenticationError, RegistryError
+from modreg.registry.settings import Settings
+
+API_PREFIX = "/api/v1"
+log = logging.getLogger("modreg.registry")
+
+
+class ProblemResponse(JSONResponse):
+    media_type = "application/problem+json"
+
+
+def problem(status: int, type_: str, title: str, detail: str, **extra: Any) -> ProblemResponse:
+    body = {"type": type_, "title": title, "status": status, "detail": detail, **extra}
+    return ProblemResponse(jsonable_encoder(body), status_code=status)
+
+
+async def _registry_error(_: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, RegistryError)
+    response = ProblemResponse(jsonable_encoder(exc.to_problem()), status_code=exc.status)
+    if isinstance(exc, AuthenticationError):
+        response.headers["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "request"
+
+
+async def _validation_error(_: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [{"loc": _where(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
+    detail = "; ".join(f"{e['loc']}: {e['msg']}" for e in errors[:5]) or "invalid request"
+    return problem(422, "invalid-input", "Invalid input", detail, errors=errors)
+
+
+async def _http_error(_: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
+    return problem(exc.status_code, slug, str(exc.detail), str(exc.detail))
+
+
+async def _internal_error(request: Request, exc: Exception) -> ProblemResponse:
+    log.exception("internal error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem(500, "internal-error", "Internal error", "the registry failed; see its log")
+
+
+class ServerTiming:
+    """ASGI middleware: a ``Server-Timing: app;dur=MS`` header on every response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+
+        async def timed_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                elapsed = (time.perf_counter() - started) * 1000
+                headers = MutableHeaders(scope=message)
+                headers.append("Server-Timing", f"app;dur={elapsed:.2f}")
+            await send(message)
+
+        await self.app(scope, receive, timed_send)
+
+
+def _install_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RegistryError, _registry_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _internal_error)
+
+
+def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
+    """A registry app for ``settings``; pass ``engine`` to share one (it is then not disposed)."""
+    owned = engine is None
+    db_engine = engine if engine is not None else create_db_engine(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owned:
+            db_engine.dispose()
+
+    app = FastAPI(
+        title="modreg registry",
+        summary="Versioned modules, their archives, and the records of pipeline runs",
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = db_engine
+    app.state.blobs = make_blob_store(settings.data_dir, settings.blob_url)
+    app.include_router(api_router(), prefix=API_PREFIX)
+    _install_handlers(app)
+    app.add_middleware(ServerTiming)
+    return app

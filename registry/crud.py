@@ -1,0 +1,457 @@
+"""Domain operations on modules, versions and blobs (no HTTP here; teams and tokens are in
+``accounts``, runs and the step cache in ``runs``).
+
+Each function takes a ``Session`` and raises errors from ``modreg.registry.errors``; routes
+call one function and return its wire-shaped answer. Uniqueness is left to the database:
+a publish inserts its version row and, on an ``IntegrityError``, re-reads the winner to
+decide between an identical replay (``created: false``) and a conflict (409). The version
+row references a ``Blob`` row that exists only once the bytes are durable in the store, so
+a version never points at a missing archive.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, bindparam, func, or_
+from sqlalchemy import select as sa_select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, SQLModel, col, select
+from sqlmodel.sql.expression import SelectOfScalar
+
+from modreg.registry.archive import check_archive
+from modreg.registry.auth import Identity, require_read
+from modreg.registry.blobs import BlobStore
+from modreg.registry.errors import (
+    InvalidInputError,
+    ManifestError,
+    RegistryError,
+    UnknownBlobError,
+    UnknownModuleError,
+    UnknownTeamError,
+    UnknownVersionError,
+    VersionExistsError,
+)
+from modreg.registry.manifest import validate_manifest
+from modreg.registry.models import AuditEvent, Blob, Module, ModuleVersion, Team, utcnow
+from modreg.registry.names import check_module_name
+from modreg.registry.schemas import (
+    Manifest,
+    ModulePublic,
+    PublishResult,
+    Resolution,
+    VersionCreate,
+    VersionPublic,
+    VersionStatus,
+)
+from modreg.registry.versioning import (
+    Candidate,
+    canonical_version,
+    parse_ref,
+    select_version,
+    version_sort_key,
+)
+
+# --- shared helpers --------------------------------------------------------------------
+
+
+def insert_ignore(session: Session, model: type[SQLModel], **values: Any) -> None:
+    """INSERT … ON CONFLICT DO NOTHING: the row exists afterwards, whoever wrote it."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = model.__table__  # type: ignore[attr-defined]
+    session.execute(insert(table).values(**values).on_conflict_do_nothing())
+
+
+def audit(session: Session, who: Identity, action: str, target: str, **detail: Any) -> None:
+    """Add an audit event to the session's transaction."""
+    session.add(
+        AuditEvent(
+            token_id=who.token_id, actor=who.label, action=action, target=target, detail=detail
+        )
+    )
+
+
+def get_team(session: Session, name: str) -> Team:
+    team = session.exec(select(Team).where(Team.name == name)).first()
+    if team is None:
+        raise UnknownTeamError(f"no team named {name!r}")
+    return team
+
+
+# --- modules ---------------------------------------------------------------------------
+
+
+def _module_stmt() -> Select[tuple[Module, str]]:
+    return select(Module, Team.name).join(Team)  # type: ignore[return-value]
+
+
+def get_module(session: Session, team: str, name: str) -> Module:
+    row = session.exec(
+        _module_stmt().where(Team.name == team, Module.name == name)  # type: ignore[call-overload]
+    ).first()
+    if row is None:
+        raise UnknownModuleError(f"no module {team}/{name}")
+    return row[0]  # type: ignore[no-any-return]
+
+
+def _candidates(session: Session, module_ids: Iterable[int]) -> dict[int, list[Candidate]]:
+    """Version and status of every version of these modules, in one query."""
+    found: dict[int, list[Candidate]] = defaultdict(list)
+    stmt = select(ModuleVersion.module_id, ModuleVersion.version, ModuleVersion.status).where(
+        col(ModuleVersion.module_id).in_(list(module_ids))
+    )
+    for module_id, version, status in session.exec(stmt):
+        found[module_id].append(Candidate(version, VersionStatus(status)))
+    return found
+
+
+def _latest(candidates: Sequence[Candidate]) -> str | None:
+    usable = [c for c in candidates if c.status != VersionStatus.yanked]
+    stable = [c for c in usable if "-" not in c.version] or usable
+    return max((c.version for c in stable), key=version_sort_key, default=None)
+
+
+def _module_public(module: Module, team: str, candidates: Sequence[Candidate]) -> ModulePublic:
+    return ModulePublic(
+        name=f"{team}/{module.name}",
+        team=team,
+        description=module.description,
+        default_version=module.default_version,
+        latest_version=_latest(candidates),
+        created_at=module.created_at,
+    )
+
+
+def show_module(session: Session, team: str, name: str) -> ModulePublic:
+    module = get_module(session, team, name)
+    assert module.id is not None
+    return _module_public(module, team, _candidates(session, [module.id])[module.id])
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def search_modules(
+    session: Session,
+    text: str | None,
+    team: str | None,
+    limit: int,
+    offset: int,
+    only_team_id: int | None = None,
+) -> list[ModulePublic]:
+    """Modules whose name or description contains ``text``, by name."""
+    stmt = _module_stmt()
+    if text:
+        pattern = _like(text.lower())
+        full_name = Team.name + "/" + Module.name
+        stmt = stmt.where(
+            or_(
+                full_name.ilike(pattern, escape="\\"),
+                col(Module.description).ilike(pattern, escape="\\"),
+            )
+        )
+    if team:
+        stmt = stmt.where(Team.name == team)
+    if only_team_id is not None:
+        stmt = stmt.where(Team.id == only_team_id)
+    stmt = stmt.order_by(Team.name, Module.name).limit(limit).offset(offset)
+    rows = list(session.exec(stmt))  # type: ignore[call-overload]
+    candidates = _candidates(session, [module.id for module, _ in rows])
+    return [_module_public(m, t, candidates[m.id]) for m, t in rows]
+
+
+# --- versions --------------------------------------------------------------------------
+
+
+def _version_public(row: ModuleVersion, module: str) -> VersionPublic:
+    return VersionPublic(
+        module=module,
+        version=row.version,
+        status=VersionStatus(row.status),
+        status_message=row.status_message,
+        commit=row.commit,
+        tree_sha=row.tree_sha,
+        path=row.path,
+        remote=row.remote,
+        sha256=row.sha256,
+        size=row.size,
+        manifest=Manifest.model_validate(row.manifest),
+        published_at=row.published_at,
+        published_by=row.published_by,
+    )
+
+
+def _find_version(session: Session, module_id: int | None, version: str) -> ModuleVersion | None:
+    stmt = select(ModuleVersion).where(
+        ModuleVersion.module_id == module_id, ModuleVersion.version == version
+    )
+    return session.exec(stmt).first()
+
+
+@functools.cache
+def _version_lookup() -> SelectOfScalar[ModuleVersion]:
+    """``team/name@version`` in one query, built once (the hottest read of the API)."""
+    return (
+        select(ModuleVersion)
+        .join(Module)
+        .join(Team)
+        .where(
+            Team.name == bindparam("team"),
+            Module.name == bindparam("name"),
+            ModuleVersion.version == bindparam("version"),
+        )
+    )
+
+
+def _get_version_row(session: Session, team: str, name: str, version: str) -> ModuleVersion:
+    """The row of ``team/name@version``; says which part is unknown if any."""
+    params = {"team": team, "name": name, "version": canonical_version(version)}
+    row = session.exec(_version_lookup(), params=params).first()
+    if row is None:
+        get_module(session, team, name)  # raises UnknownModuleError when that is what is wrong
+        raise UnknownVersionError(f"{team}/{name}@{version} is not published")
+    return row
+
+
+def list_versions(session: Session, team: str, name: str) -> list[VersionPublic]:
+    module = get_module(session, team, name)
+    rows = session.exec(select(ModuleVersion).where(ModuleVersion.module_id == module.id))
+    ordered = sorted(rows, key=lambda row: version_sort_key(row.version))
+    return [_version_public(row, f"{team}/{name}") for row in ordered]
+
+
+def get_version(session: Session, team: str, name: str, version: str) -> VersionPublic:
+    return _version_public(_get_version_row(session, team, name, version), f"{team}/{name}")
+
+
+def archive_digest(session: Session, team: str, name: str, version: str) -> str:
+    return _get_version_row(session, team, name, version).sha256
+
+
+# --- publish ---------------------------------------------------------------------------
+
+
+def _check_manifest(manifest: Manifest, full_name: str, version: str) -> None:
+    source = f"modreg.toml of {full_name}@{version}"
+    if manifest.name != full_name:
+        raise ManifestError(
+            f"{source}: [module] name is {manifest.name!r} but it is published as {full_name!r}"
+        )
+    if canonical_version(manifest.version) != version:
+        raise ManifestError(
+            f"{source}: [module] version is {manifest.version!r} but the publish says {version!r}"
+        )
+    validate_manifest(manifest, source)
+
+
+def _checked_archive(session: Session, store: BlobStore, sha256: str) -> int:
+    """Size of a stored, verified, safe archive blob (and make sure its Blob row exists)."""
+    size = store.size(sha256)
+    if size is None:
+        raise UnknownBlobError(f"archive blob {sha256} is not uploaded: PUT /blobs/{sha256} first")
+    with store.open_verified(sha256) as path:
+        check_archive(path)
+    insert_ignore(session, Blob, sha256=sha256, size=size, created_at=utcnow())
+    return size
+
+
+def _module_for_publish(session: Session, team: str, name: str, description: str) -> Module:
+    team_row = get_team(session, team)
+    insert_ignore(session, Module, team_id=team_row.id, name=name, created_at=utcnow())
+    module = get_module(session, team, name)
+    if description and module.description != description:
+        module.description = description
+        session.add(module)
+    return module
+
+
+def _replay(existing: ModuleVersion, body: VersionCreate, full_name: str) -> PublishResult:
+    if existing.commit == body.commit and existing.sha256 == body.sha256:
+        return PublishResult(created=False, version=_version_public(existing, full_name))
+    raise VersionExistsError(
+        f"{full_name}@{existing.version} is already published (commit {existing.commit[:12]}, "
+        f"sha256 {existing.sha256[:12]}); versions are immutable: publish a new version",
+        commit=existing.commit,
+        sha256=existing.sha256,
+    )
+
+
+def publish_version(
+    session: Session, store: BlobStore, team: str, name: str, body: VersionCreate, who: Identity
+) -> PublishResult:
+    """Publish once: 201-worthy ``created=True``, an identical replay, or VersionExistsError."""
+    full_name = f"{team}/{name}"
+    check_module_name(full_name)
+    version = canonical_version(body.version)
+    module = get_or_none(session, team, name)
+    existing = _find_version(session, module.id, version) if module else None
+    if existing is not None:
+        return _replay(existing, body, full_name)
+    _check_manifest(body.manifest, full_name, version)
+    size = _checked_archive(session, store, body.sha256)
+    module = _module_for_publish(session, team, name, body.manifest.description)
+    row = ModuleVersion(
+        module_id=module.id, version=version, commit=body.commit, tree_sha=body.tree_sha,
+        path=body.path, remote=body.remote, sha256=body.sha256, size=size,
+        manifest=body.manifest.model_dump(mode="json"), published_by=who.token_id,
+    )  # fmt: skip
+    session.add(row)
+    audit(session, who, "publish", f"{full_name}@{version}", commit=body.commit, sha256=body.sha256)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        winner = _find_version(session, get_module(session, team, name).id, version)
+        if winner is None:
+            raise
+        return _replay(winner, body, full_name)
+    session.refresh(row)
+    return PublishResult(created=True, version=_version_public(row, full_name))
+
+
+def get_or_none(session: Session, team: str, name: str) -> Module | None:
+    try:
+        return get_module(session, team, name)
+    except UnknownModuleError:
+        return None
+
+
+# --- status and default ----------------------------------------------------------------
+
+
+def set_status(
+    session: Session,
+    team: str,
+    name: str,
+    version: str,
+    status: VersionStatus,
+    message: str | None,
+    who: Identity,
+) -> VersionPublic:
+    """Deprecate, yank (a reason is required) or unyank one version."""
+    if status == VersionStatus.yanked and not (message and message.strip()):
+        raise InvalidInputError("yanking needs a reason: pass message (--reason)")
+    row = _get_version_row(session, team, name, version)
+    action = {"active": "unyank", "deprecated": "deprecate", "yanked": "yank"}[status.value]
+    row.status = status.value
+    row.status_message = message if status != VersionStatus.active else None
+    session.add(row)
+    audit(session, who, action, f"{team}/{name}@{row.version}", message=message)
+    session.commit()
+    session.refresh(row)
+    return _version_public(row, f"{team}/{name}")
+
+
+def set_default(
+    session: Session, team: str, name: str, version: str | None, who: Identity
+) -> ModulePublic:
+    module = get_module(session, team, name)
+    if version is not None:
+        version = _get_version_row(session, team, name, version).version
+    module.default_version = version
+    session.add(module)
+    audit(session, who, "set-default", f"{team}/{name}", version=version)
+    session.commit()
+    return show_module(session, team, name)
+
+
+# --- resolve ---------------------------------------------------------------------------
+
+
+def _modules_named(session: Session, names: set[str]) -> dict[str, Module]:
+    """The modules among ``team/name`` strings, in one query."""
+    if not names:
+        return {}
+    teams = {n.split("/", 1)[0] for n in names}
+    shorts = {n.split("/", 1)[1] for n in names}
+    stmt = _module_stmt().where(col(Team.name).in_(teams), col(Module.name).in_(shorts))
+    rows = session.exec(stmt)  # type: ignore[call-overload]
+    found = {f"{team}/{module.name}": module for module, team in rows}
+    return {name: module for name, module in found.items() if name in names}
+
+
+@dataclass
+class _Pick:
+    """One reference while resolving: the answer so far, and the row still to load."""
+
+    resolution: Resolution
+    module_id: int | None = None
+    version: str | None = None
+
+
+def _choose(
+    ref: str, modules: dict[str, Module], candidates: dict[int, list[Candidate]],
+    who: Identity, private: bool,
+) -> _Pick:  # fmt: skip
+    try:
+        name, range_text = parse_ref(ref)
+        require_read(who, name.split("/", 1)[0], private)
+        module = modules.get(name)
+        if module is None or module.id is None:
+            raise UnknownModuleError(f"no module {name}")
+        choice = select_version(candidates[module.id], range_text, module.default_version, name)
+    except RegistryError as exc:
+        return _Pick(Resolution(ref=ref, error=exc.to_problem()))
+    resolution = Resolution(
+        ref=ref, module=name, range=range_text, reason=choice.reason, warnings=choice.warnings
+    )
+    return _Pick(resolution, module.id, choice.version)
+
+
+_STATUSES = {status.value: status for status in VersionStatus}
+
+
+def _version_index(
+    session: Session, module_ids: list[int]
+) -> tuple[dict[int, list[Candidate]], dict[tuple[int, str], int]]:
+    """Candidates per module and the row id of each version, in one (Core) query."""
+    candidates: dict[int, list[Candidate]] = defaultdict(list)
+    ids: dict[tuple[int, str], int] = {}
+    table = ModuleVersion.__table__  # type: ignore[attr-defined]
+    stmt = sa_select(table.c.id, table.c.module_id, table.c.version, table.c.status).where(
+        table.c.module_id.in_(module_ids)
+    )
+    for row_id, module_id, version, status in session.connection().execute(stmt).all():
+        candidates[module_id].append(Candidate(version, _STATUSES[status]))
+        ids[(module_id, version)] = row_id
+    return candidates, ids
+
+
+def resolve(session: Session, refs: list[str], who: Identity, private: bool) -> list[Resolution]:
+    """Resolve many refs with three queries: modules, their versions' index, the chosen rows."""
+    names = {ref.strip().partition("@")[0] for ref in refs}
+    modules = _modules_named(session, {n for n in names if n.count("/") == 1})
+    candidates, ids = _version_index(session, [m.id for m in modules.values() if m.id])
+    picks = [_choose(ref, modules, candidates, who, private) for ref in refs]
+    wanted = {ids[(p.module_id, p.version)] for p in picks if p.module_id and p.version}
+    rows = {}
+    if wanted:
+        stmt = select(ModuleVersion).where(col(ModuleVersion.id).in_(wanted))
+        rows = {(row.module_id, row.version): row for row in session.exec(stmt)}
+    for pick in picks:
+        if pick.module_id and pick.version:
+            row = rows[(pick.module_id, pick.version)]
+            pick.resolution.version = _version_public(row, pick.resolution.module or "")
+    return [pick.resolution for pick in picks]
+
+
+# --- blobs -----------------------------------------------------------------------------
+
+
+def record_blob(session: Session, sha256: str, size: int) -> None:
+    """Note a stored blob in the database (idempotent)."""
+    insert_ignore(session, Blob, sha256=sha256, size=size, created_at=utcnow())
+    session.commit()
+
+
+def is_module_archive(session: Session, sha256: str) -> bool:
+    stmt = select(func.count()).select_from(ModuleVersion).where(ModuleVersion.sha256 == sha256)
+    return bool(session.exec(stmt).one())

@@ -1,0 +1,256 @@
+"""Domain operations on what pipeline runs leave behind: step cache, sweeps, runs, step runs.
+
+Everything here belongs to one team (the team of the caller's token) and is invisible to
+others; the admin may read all of it. Cache entries are write-once: the first writer of a
+``(team, fingerprint)`` wins and later writers get the stored entry back, so two runs that
+computed the same step agree on one result. A step record is an upsert keyed by
+``(run, step)``, so the engine may report a step as often as it likes.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections import defaultdict
+from collections.abc import Iterable
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from modreg.registry.auth import Identity
+from modreg.registry.blobs import BlobStore
+from modreg.registry.crud import insert_ignore
+from modreg.registry.errors import (
+    InvalidInputError,
+    UnknownBlobError,
+    UnknownRunError,
+    UnknownSweepError,
+)
+from modreg.registry.models import CacheEntry, PipelineRun, StepRun, Sweep, Team, utcnow
+from modreg.registry.schemas import (
+    CacheEntryCreate,
+    CacheEntryPublic,
+    CacheLookupResult,
+    OutputRef,
+    RunCreate,
+    RunPublic,
+    RunStatus,
+    RunUpdate,
+    StepRunRecord,
+    SweepCreate,
+    SweepPublic,
+)
+
+_FINGERPRINT = re.compile(r"^[0-9A-Za-z._:-]{1,128}$")
+_STEP = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
+
+
+def _check(pattern: re.Pattern[str], value: str, what: str) -> str:
+    if not pattern.match(value):
+        raise InvalidInputError(f"invalid {what} {value!r}")
+    return value
+
+
+def _team_name(session: Session, team_id: int) -> str:
+    team = session.get(Team, team_id)
+    assert team is not None
+    return team.name
+
+
+# --- step cache ------------------------------------------------------------------------
+
+
+def _entry_public(entry: CacheEntry, team: str) -> CacheEntryPublic:
+    return CacheEntryPublic(
+        fingerprint=entry.fingerprint,
+        team=team,
+        outputs={k: OutputRef.model_validate(v) for k, v in entry.outputs.items()},
+        run_id=entry.run_id,
+        step=entry.step,
+        created_at=entry.created_at,
+    )
+
+
+def lookup_cache(session: Session, team_id: int, fingerprints: list[str]) -> CacheLookupResult:
+    """The team's entries among ``fingerprints`` (missing ones are simply absent)."""
+    team = _team_name(session, team_id)
+    entries: dict[str, CacheEntryPublic] = {}
+    for start in range(0, len(fingerprints), 500):
+        chunk = fingerprints[start : start + 500]
+        stmt = select(CacheEntry).where(
+            CacheEntry.team_id == team_id, col(CacheEntry.fingerprint).in_(chunk)
+        )
+        entries.update({e.fingerprint: _entry_public(e, team) for e in session.exec(stmt)})
+    return CacheLookupResult(entries=entries)
+
+
+def put_cache(
+    session: Session, store: BlobStore, team_id: int, fingerprint: str, body: CacheEntryCreate
+) -> CacheEntryPublic:
+    """Record a result unless one exists; either way answer the stored entry."""
+    _check(_FINGERPRINT, fingerprint, "fingerprint")
+    for name, ref in body.outputs.items():
+        if not store.exists(ref.digest):
+            raise UnknownBlobError(
+                f"output {name!r} names blob {ref.digest}, which is not uploaded: PUT it first"
+            )
+    outputs = {k: v.model_dump(mode="json") for k, v in body.outputs.items()}
+    insert_ignore(
+        session, CacheEntry, team_id=team_id, fingerprint=fingerprint, outputs=outputs,
+        run_id=body.run_id, step=body.step, created_at=utcnow(),
+    )  # fmt: skip
+    session.commit()
+    stmt = select(CacheEntry).where(
+        CacheEntry.team_id == team_id, CacheEntry.fingerprint == fingerprint
+    )
+    return _entry_public(session.exec(stmt).one(), _team_name(session, team_id))
+
+
+# --- sweeps ----------------------------------------------------------------------------
+
+
+def _sweep_public(session: Session, sweep: Sweep) -> SweepPublic:
+    stmt = (
+        select(PipelineRun.id)
+        .where(PipelineRun.sweep_id == sweep.id)
+        .order_by(col(PipelineRun.created_at), col(PipelineRun.id))
+    )
+    return SweepPublic(
+        id=sweep.id,
+        team=_team_name(session, sweep.team_id),
+        pipeline=sweep.pipeline,
+        axes=sweep.axes,
+        created_at=sweep.created_at,
+        run_ids=list(session.exec(stmt)),
+    )
+
+
+def create_sweep(session: Session, team_id: int, body: SweepCreate) -> SweepPublic:
+    sweep = Sweep(
+        id=f"s-{secrets.token_hex(6)}", team_id=team_id, pipeline=body.pipeline, axes=body.axes
+    )
+    session.add(sweep)
+    session.commit()
+    session.refresh(sweep)
+    return _sweep_public(session, sweep)
+
+
+def _get_sweep(session: Session, sweep_id: str, who: Identity) -> Sweep:
+    sweep = session.get(Sweep, sweep_id)
+    if sweep is None or not (who.admin or sweep.team_id == who.team_id):
+        raise UnknownSweepError(f"no sweep {sweep_id!r} for your team")
+    return sweep
+
+
+def get_sweep(session: Session, sweep_id: str, who: Identity) -> SweepPublic:
+    return _sweep_public(session, _get_sweep(session, sweep_id, who))
+
+
+# --- runs ------------------------------------------------------------------------------
+
+
+def _steps_of(session: Session, run_ids: Iterable[str]) -> dict[str, dict[str, StepRunRecord]]:
+    steps: dict[str, dict[str, StepRunRecord]] = defaultdict(dict)
+    stmt = select(StepRun).where(col(StepRun.run_id).in_(list(run_ids))).order_by(col(StepRun.id))
+    for row in session.exec(stmt):
+        steps[row.run_id][row.step] = StepRunRecord.model_validate(row.record)
+    return steps
+
+
+def _run_public(
+    run: PipelineRun, team: str, steps: dict[str, StepRunRecord], full: bool = True
+) -> RunPublic:
+    return RunPublic(
+        id=run.id,
+        team=team,
+        pipeline=run.pipeline,
+        sweep_id=run.sweep_id,
+        variant=run.variant,
+        status=RunStatus(run.status),
+        error=run.error,
+        spec=run.spec if full else {},
+        lock=run.lock if full else {},
+        created_at=run.created_at,
+        ended_at=run.ended_at,
+        steps=steps,
+    )
+
+
+def _get_run(session: Session, run_id: str, who: Identity) -> PipelineRun:
+    run = session.get(PipelineRun, run_id)
+    if run is None or not (who.admin or run.team_id == who.team_id):
+        raise UnknownRunError(f"no run {run_id!r} for your team")
+    return run
+
+
+def create_run(session: Session, who: Identity, team_id: int, body: RunCreate) -> RunPublic:
+    if body.sweep_id is not None:
+        _get_sweep(session, body.sweep_id, who)
+    run = PipelineRun(
+        id=f"r-{secrets.token_hex(6)}", team_id=team_id, pipeline=body.pipeline,
+        sweep_id=body.sweep_id, variant=body.variant, spec=body.spec, lock=body.lock,
+        status=RunStatus.running.value, created_by=who.token_id,
+    )  # fmt: skip
+    session.add(run)
+    session.commit()
+    session.refresh(run)
+    return _run_public(run, _team_name(session, team_id), {})
+
+
+def get_run(session: Session, run_id: str, who: Identity) -> RunPublic:
+    run = _get_run(session, run_id, who)
+    steps = _steps_of(session, [run.id]).get(run.id, {})
+    return _run_public(run, _team_name(session, run.team_id), steps)
+
+
+def list_runs(
+    session: Session, who: Identity, sweep: str | None, pipeline: str | None, limit: int
+) -> list[RunPublic]:
+    """Newest first, with steps, without the spec and lock bodies."""
+    stmt = select(PipelineRun, Team.name).join(Team)
+    if not who.admin:
+        stmt = stmt.where(PipelineRun.team_id == who.team_id)
+    if sweep is not None:
+        stmt = stmt.where(PipelineRun.sweep_id == sweep)
+    if pipeline is not None:
+        stmt = stmt.where(PipelineRun.pipeline == pipeline)
+    stmt = stmt.order_by(col(PipelineRun.created_at).desc(), col(PipelineRun.id)).limit(limit)
+    rows = list(session.exec(stmt))
+    steps = _steps_of(session, [run.id for run, _ in rows])
+    return [_run_public(run, team, steps.get(run.id, {}), full=False) for run, team in rows]
+
+
+def update_run(session: Session, run_id: str, who: Identity, body: RunUpdate) -> RunPublic:
+    run = _get_run(session, run_id, who)
+    run.status = body.status.value
+    run.error = body.error
+    finished = body.status not in (RunStatus.pending, RunStatus.running)
+    run.ended_at = body.ended_at or (utcnow() if finished else None)
+    session.add(run)
+    session.commit()
+    return get_run(session, run_id, who)
+
+
+def put_steps(
+    session: Session, run_id: str, who: Identity, records: dict[str, StepRunRecord]
+) -> None:
+    """Insert or replace the records of some steps of a run, in one transaction."""
+    for step in records:
+        _check(_STEP, step, "step name")
+    _get_run(session, run_id, who)
+    for _attempt in range(3):
+        stmt = select(StepRun).where(StepRun.run_id == run_id, col(StepRun.step).in_(list(records)))
+        existing = {row.step: row for row in session.exec(stmt)}
+        for step, record in records.items():
+            row = existing.get(step) or StepRun(run_id=run_id, step=step, status="", record={})
+            row.status = record.status.value
+            row.fingerprint = record.fingerprint
+            row.record = record.model_dump(mode="json")
+            row.updated_at = utcnow()
+            session.add(row)
+        try:
+            session.commit()
+            return
+        except IntegrityError:
+            session.rollback()  # another writer inserted one first: update theirs
+    raise InvalidInputError(f"steps of run {run_id!r} are being written concurrently")

@@ -1,0 +1,69 @@
+"""Running a registry: migrate, make the first admin token, serve with uvicorn.
+
+The first start of a registry (no admin token in its database yet) writes a fresh admin
+token to ``DATA/admin.token`` with mode 0600 and prints that path — never the token.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from modreg.registry import accounts
+from modreg.registry.db import create_db_engine
+from modreg.registry.migrations import upgrade
+from modreg.registry.settings import Settings
+
+ADMIN_TOKEN_FILE = "admin.token"
+
+
+def write_secret(path: Path, secret: str) -> None:
+    """Write ``secret`` to ``path`` atomically, readable by the owner only."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secret + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def prepare(settings: Settings, engine: Engine) -> Path | None:
+    """Migrate the database; on a first start write the admin token and return its path."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(engine)
+    with Session(engine) as session:
+        secret = accounts.create_admin_token(session)
+    if secret is None:
+        return None
+    path = settings.data_dir / ADMIN_TOKEN_FILE
+    write_secret(path, secret)
+    return path
+
+
+def serve(settings: Settings) -> None:
+    """Prepare the registry, then serve it until interrupted."""
+    import uvicorn
+
+    from modreg.registry.app import create_app
+
+    engine = create_db_engine(settings.database_url)
+    token_path = prepare(settings, engine)
+    if token_path is not None:
+        print(f"admin token written to {token_path}", file=sys.stderr, flush=True)
+    app = create_app(settings, engine)
+    print(f"modreg registry on http://{settings.host}:{settings.port}", file=sys.stderr, flush=True)
+    try:
+        uvicorn.run(
+            app,
+            host=settings.host,
+            port=settings.port,
+            access_log=settings.access_log,
+            log_level="info" if settings.access_log else "warning",
+        )
+    finally:
+        engine.dispose()

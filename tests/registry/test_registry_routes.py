@@ -1,0 +1,494 @@
+"""Route behaviour through an in-process app, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import hashlib
+import tarfile
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from registry_data import COMMIT_B, Api, module_archive, publish_body, tar_gz
+from sqlmodel import Session, select
+
+from modreg.registry.models import Token
+from modreg.registry.schemas import ModulePublic, ResolveResponse, TokenPublic, VersionPublic
+
+PROBLEM = "application/problem+json"
+
+
+def assert_problem(answer: Any, status: int, type_: str) -> dict[str, Any]:
+    assert answer.status_code == status, answer.text
+    assert answer.headers["content-type"] == PROBLEM
+    body = answer.json()
+    assert body["status"] == status and body["type"] == type_ and body["detail"] and body["title"]
+    return dict(body)
+
+
+def test_health_and_whoami(api: Api) -> None:
+    health = api.client.get("/api/v1/health").json()
+    assert health["status"] == "ok" and health["database"] in ("sqlite", "postgresql")
+    me = api.client.get("/api/v1/whoami", headers=api.as_(api.read)).json()
+    assert me == {
+        "authenticated": True,
+        "admin": False,
+        "team": "vision",
+        "scope": "read",
+        "token_id": me["token_id"],
+    }
+    assert api.client.get("/api/v1/whoami").json()["authenticated"] is False
+
+
+def test_openapi_is_served(api: Api) -> None:
+    paths = api.client.get("/openapi.json").json()["paths"]
+    assert "/api/v1/resolve" in paths and "/api/v1/blobs/{sha256}" in paths
+
+
+@pytest.mark.parametrize(
+    ("name", "status", "type_"),
+    [
+        ("vision", 409, "team-exists"),
+        ("Bad Name", 422, "invalid-name"),
+        ("x" * 40, 422, "invalid-name"),
+    ],
+)
+def test_team_create_errors(api: Api, name: str, status: int, type_: str) -> None:
+    answer = api.client.post("/api/v1/teams", json={"name": name}, headers=api.as_(api.admin))
+    assert_problem(answer, status, type_)
+
+
+def test_tokens_list_revoke_and_expiry(api: Api) -> None:
+    created = api.client.post(
+        "/api/v1/tokens",
+        json={"team": "vision", "scope": "read", "expires_in_days": 90},
+        headers=api.as_(api.publish),
+    ).json()
+    assert created["token"].startswith("mr_")
+    expires = datetime.fromisoformat(created["expires_at"])
+    assert timedelta(days=89) < expires - datetime.now(UTC) <= timedelta(days=90)
+    listed = [
+        TokenPublic.model_validate(t)
+        for t in api.client.get("/api/v1/tokens?team=vision", headers=api.as_(api.publish)).json()
+    ]
+    assert {t.id for t in listed} >= {created["id"]}
+    assert all("token" not in t.model_dump() for t in listed)
+    gone = api.client.delete(f"/api/v1/tokens/{created['id']}", headers=api.as_(api.publish))
+    assert gone.status_code == 204
+    answer = api.client.get("/api/v1/whoami", headers=api.as_(created["token"]))
+    assert "revoked" in assert_problem(answer, 401, "authentication-required")["detail"]
+    assert_problem(
+        api.client.delete("/api/v1/tokens/9999", headers=api.as_(api.admin)), 404, "unknown-token"
+    )
+
+
+def test_expired_token_is_refused(api: Api) -> None:
+    token = api.client.post(
+        "/api/v1/tokens", json={"team": "vision", "scope": "read"}, headers=api.as_(api.admin)
+    ).json()
+    engine = api.client.app.state.engine  # type: ignore[attr-defined]
+    with Session(engine) as session:
+        row = session.exec(select(Token).where(Token.id == token["id"])).one()
+        row.expires_at = datetime.now(UTC) - timedelta(seconds=1)
+        session.add(row)
+        session.commit()
+    answer = api.client.get("/api/v1/whoami", headers=api.as_(token["token"]))
+    assert "expired" in assert_problem(answer, 401, "authentication-required")["detail"]
+
+
+def test_publish_created_replayed_and_conflicting(api: Api) -> None:
+    sha = api.put_blob(module_archive())
+    first = api.publish_version(publish_body(sha))
+    assert first.status_code == 201 and first.json()["created"] is True
+    again = api.publish_version(publish_body(sha, "1.0.0+build.7"))
+    assert again.status_code == 200 and again.json()["created"] is False
+    other = api.put_blob(module_archive(salt="changed"))
+    for body in (publish_body(other), publish_body(sha, commit=COMMIT_B)):
+        assert_problem(api.publish_version(body), 409, "version-exists")
+    version = VersionPublic.model_validate(
+        api.client.get("/api/v1/modules/vision/prep/versions/1.0.0").json()
+    )
+    assert (version.commit, version.sha256, version.size) == ("a" * 40, sha, len(module_archive()))
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "type_"),
+    [
+        ({"name": "vision/other"}, 422, "invalid-manifest"),
+        ({"version": "1.0.1"}, 422, "invalid-manifest"),
+        ({"command": ["run", "{params.nope}"]}, 422, "invalid-manifest"),
+        ({"body_version": "1.0"}, 422, "invalid-version"),
+        ({"sha256": "f" * 64}, 404, "unknown-blob"),
+        ({"commit": "xyz"}, 422, "invalid-input"),
+    ],
+)
+def test_publish_rejects_bad_input(
+    api: Api, change: dict[str, Any], status: int, type_: str
+) -> None:
+    sha = api.put_blob(module_archive())
+    body = publish_body(sha)
+    for key, value in change.items():
+        if key == "body_version":
+            body["version"] = value
+        elif key in ("sha256", "commit"):
+            body[key] = value
+        else:
+            body["manifest"][key] = value
+    assert_problem(api.publish_version(body), status, type_)
+    assert api.client.get("/api/v1/modules/vision/prep/versions").status_code == 404
+
+
+def _symlink_out(tar: tarfile.TarFile) -> None:
+    info = tarfile.TarInfo("evil")
+    info.type, info.linkname = tarfile.SYMTYPE, "../../etc/passwd"
+    tar.addfile(info)
+
+
+@pytest.mark.parametrize(
+    "archive",
+    [
+        tar_gz({"../escape.py": "x"}),
+        tar_gz({"/abs.py": "x"}),
+        tar_gz({"ok.py": "x"}, extra=_symlink_out),
+        b"not a tarball at all",
+    ],
+    ids=["dotdot", "absolute", "symlink-out", "garbage"],
+)
+def test_unsafe_archive_publish_rejected(api: Api, archive: bytes) -> None:
+    sha = api.put_blob(archive)
+    assert_problem(api.publish_version(publish_body(sha)), 422, "unsafe-archive")
+    assert api.client.get("/api/v1/modules/vision/prep").status_code == 404
+
+
+def test_versions_listing_and_module(published: Api) -> None:
+    versions = published.client.get("/api/v1/modules/vision/prep/versions").json()
+    assert [v["version"] for v in versions] == ["1.0.0", "1.1.0", "1.2.0-rc.1", "2.0.0"]
+    module = ModulePublic.model_validate(published.client.get("/api/v1/modules/vision/prep").json())
+    assert (module.name, module.latest_version, module.default_version) == (
+        "vision/prep",
+        "2.0.0",
+        None,
+    )
+
+
+def _resolve(api: Api, *refs: str) -> ResolveResponse:
+    answer = api.client.post("/api/v1/resolve", json={"refs": list(refs)})
+    assert answer.status_code == 200, answer.text
+    return ResolveResponse.model_validate(answer.json())
+
+
+@pytest.mark.parametrize(
+    ("ref", "version"),
+    [
+        ("vision/prep@^1", "1.1.0"),
+        ("vision/prep@~1.0", "1.0.0"),
+        ("vision/prep@^1.2.0-rc.0", "1.2.0-rc.1"),
+        ("vision/prep@>=1.0.0, <2", "1.1.0"),
+        ("vision/prep@*", "2.0.0"),
+        ("vision/prep", "2.0.0"),
+        ("vision/prep@1.0.0", "1.0.0"),
+    ],
+)
+def test_resolve_picks(published: Api, ref: str, version: str) -> None:
+    (result,) = _resolve(published, ref).results
+    assert result.error is None and result.version is not None
+    assert result.version.version == version and result.module == "vision/prep" and result.reason
+
+
+def test_resolve_statuses_default_and_errors(published: Api) -> None:
+    client, auth = published.client, published.as_(published.publish)
+    base = "/api/v1/modules/vision/prep"
+    assert_problem(
+        client.post(f"{base}/versions/1.1.0/yank", json={}, headers=auth), 422, "invalid-input"
+    )
+    assert (
+        client.post(f"{base}/versions/1.1.0/yank", json={"message": "broken"}, headers=auth).json()[
+            "status"
+        ]
+        == "yanked"
+    )
+    assert (
+        client.post(
+            f"{base}/versions/1.0.0/deprecate", json={"message": "old"}, headers=auth
+        ).status_code
+        == 200
+    )
+    assert (
+        client.put(f"{base}/default", json={"version": "1.0.0"}, headers=auth).json()[
+            "default_version"
+        ]
+        == "1.0.0"
+    )
+    ranged, pinned, bare, missing, bad, none = _resolve(
+        published,
+        "vision/prep@^1",
+        "vision/prep@1.1.0",
+        "vision/prep",
+        "vision/nope",
+        "vision/prep@>>1",
+        "vision/prep@^3",
+    ).results
+    assert ranged.version and ranged.version.version == "1.0.0" and ranged.warnings  # deprecated
+    assert pinned.version and pinned.version.version == "1.1.0" and "yanked" in pinned.warnings[0]
+    assert bare.version and bare.version.version == "1.0.0"
+    assert missing.error and missing.error["type"] == "unknown-module"
+    assert bad.error and bad.error["type"] == "invalid-range"
+    assert none.error and none.error["type"] == "unsatisfiable-range"
+    unyanked = client.post(f"{base}/versions/1.1.0/unyank", headers=auth).json()
+    assert unyanked["status"] == "active" and unyanked["status_message"] is None
+    assert_problem(
+        client.put(f"{base}/default", json={"version": "9.9.9"}, headers=auth),
+        404,
+        "unknown-version",
+    )
+
+
+def test_resolve_many_modules_in_one_call(api: Api) -> None:
+    for index in range(5):
+        sha = api.put_blob(module_archive(salt=str(index)))
+        assert (
+            api.publish_version(
+                publish_body(sha, name=f"vision/m{index}"), module=f"vision/m{index}"
+            ).status_code
+            == 201
+        )
+    refs = [f"vision/m{i % 5}@^1" for i in range(50)]
+    results = _resolve(api, *refs).results
+    assert [r.ref for r in results] == refs and all(r.version for r in results)
+
+
+def test_search(published: Api) -> None:
+    sha = published.put_blob(module_archive(salt="t"))
+    body = publish_body(sha, name="vision/train_100%", description="Trains the model")
+    assert (
+        published.publish_version(body, module="vision/train_100%").status_code == 422
+    )  # bad name
+    body = publish_body(sha, name="vision/train", description="Trains the model")
+    assert published.publish_version(body, module="vision/train").status_code == 201
+
+    def names(query: str) -> list[str]:
+        return [m["name"] for m in published.client.get(f"/api/v1/modules?{query}").json()]
+
+    assert names("") == ["vision/prep", "vision/train"]
+    assert names("q=MODEL") == ["vision/train"]
+    assert names("q=vision/pr") == ["vision/prep"]
+    assert names("q=%25") == []
+    assert names("team=audio") == []
+    assert names("limit=1&offset=1") == ["vision/train"]
+
+
+def test_archive_download_and_blob_get(published: Api) -> None:
+    answer = published.client.get("/api/v1/modules/vision/prep/versions/1.0.0/archive")
+    assert answer.status_code == 200 and answer.content == module_archive("1.0.0")
+    assert answer.headers["x-modreg-sha256"] == hashlib.sha256(answer.content).hexdigest()
+    sha = answer.headers["x-modreg-sha256"]
+    assert published.client.head(f"/api/v1/blobs/{sha}").headers["content-length"] == str(
+        len(answer.content)
+    )
+    assert published.client.get(f"/api/v1/blobs/{sha}").content == answer.content
+
+
+def test_corrupt_blob_is_dropped_not_served(published: Api) -> None:
+    sha = published.client.get("/api/v1/modules/vision/prep/versions/1.0.0").json()["sha256"]
+    stored = published.settings.data_dir / "blobs" / sha[:2] / sha[2:]
+    stored.write_bytes(b"rotten")
+    assert_problem(
+        published.client.get(f"/api/v1/blobs/{sha}", headers=published.as_(published.read)),
+        404,
+        "unknown-blob",
+    )
+    assert not stored.exists()
+    assert (
+        published.client.head(
+            f"/api/v1/blobs/{sha}", headers=published.as_(published.read)
+        ).status_code
+        == 404
+    )
+
+
+def test_blob_put_rules(api: Api) -> None:
+    data = b"some bytes"
+    sha = hashlib.sha256(data).hexdigest()
+    first = api.client.put(f"/api/v1/blobs/{sha}", content=data, headers=api.as_(api.read))
+    second = api.client.put(f"/api/v1/blobs/{sha}", content=data, headers=api.as_(api.other_read))
+    assert (first.status_code, second.status_code) == (201, 200)
+    wrong = "0" * 64
+    body = assert_problem(
+        api.client.put(f"/api/v1/blobs/{wrong}", content=data, headers=api.as_(api.read)),
+        422,
+        "digest-mismatch",
+    )
+    assert body["actual"] == sha
+    assert_problem(
+        api.client.put("/api/v1/blobs/xyz", content=data, headers=api.as_(api.read)),
+        422,
+        "invalid-input",
+    )
+    assert_problem(
+        api.client.put(f"/api/v1/blobs/{sha}", content=data), 401, "authentication-required"
+    )
+    assert_problem(
+        api.client.get(f"/api/v1/blobs/{sha}"), 401, "authentication-required"
+    )  # not an archive
+    assert not list((api.settings.data_dir / "blobs" / "tmp").iterdir())
+
+
+def test_step_cache_is_per_team_and_first_write_wins(api: Api) -> None:
+    data = b"output"
+    sha = api.put_blob(data)
+    entry = {
+        "outputs": {"model": {"type": "file", "digest": sha, "size": 6}},
+        "run_id": "r-1",
+        "step": "train",
+    }
+    fingerprint = "f" * 64
+    first = api.client.put(f"/api/v1/cache/{fingerprint}", json=entry, headers=api.as_(api.read))
+    assert first.status_code == 200 and first.json()["team"] == "vision"
+    later = api.client.put(
+        f"/api/v1/cache/{fingerprint}",
+        json={**entry, "step": "other"},
+        headers=api.as_(api.publish),
+    )
+    assert later.json()["step"] == "train"
+    lookup = {"fingerprints": [fingerprint, "e" * 64]}
+    mine = api.client.post("/api/v1/cache/lookup", json=lookup, headers=api.as_(api.read)).json()
+    theirs = api.client.post("/api/v1/cache/lookup", json=lookup, headers=api.as_(api.other)).json()
+    assert list(mine["entries"]) == [fingerprint] and theirs == {"entries": {}}
+    missing = {"outputs": {"model": {"type": "file", "digest": "d" * 64}}}
+    assert_problem(
+        api.client.put(f"/api/v1/cache/{'1' * 64}", json=missing, headers=api.as_(api.read)),
+        404,
+        "unknown-blob",
+    )
+    assert_problem(
+        api.client.post("/api/v1/cache/lookup", json=lookup, headers=api.as_(api.admin)),
+        403,
+        "permission-denied",
+    )
+
+
+def test_sweeps_runs_and_steps(api: Api) -> None:
+    auth = api.as_(api.read)
+    sweep = api.client.post(
+        "/api/v1/sweeps",
+        json={"pipeline": "digits", "axes": {"train.params.lr": [0.1, 0.01]}},
+        headers=auth,
+    ).json()
+    assert sweep["id"].startswith("s-") and len(sweep["id"]) == 14
+    run = api.client.post(
+        "/api/v1/runs",
+        json={
+            "pipeline": "digits",
+            "sweep_id": sweep["id"],
+            "variant": {"train.params.lr": 0.1},
+            "spec": {"a": 1},
+        },
+        headers=auth,
+    )
+    assert run.status_code == 201 and run.json()["status"] == "running"
+    run_id = run.json()["id"]
+    step = {
+        "status": "executed",
+        "module": "vision/prep",
+        "version": "1.0.0",
+        "fingerprint": "f" * 64,
+        "metrics": {"acc": 0.9},
+    }
+    for status in ("running", "executed"):
+        answer = api.client.put(
+            f"/api/v1/runs/{run_id}/steps/prep", json={**step, "status": status}, headers=auth
+        )
+        assert answer.status_code == 204
+    batch = {"steps": {"train": {**step, "module": "vision/train"}, "prep": step}}
+    assert (
+        api.client.put(f"/api/v1/runs/{run_id}/steps", json=batch, headers=auth).status_code == 204
+    )
+    done = api.client.patch(
+        f"/api/v1/runs/{run_id}", json={"status": "succeeded"}, headers=auth
+    ).json()
+    assert (
+        done["status"] == "succeeded"
+        and done["ended_at"]
+        and done["steps"]["prep"]["metrics"] == {"acc": 0.9}
+    )
+    assert done["steps"]["train"]["module"] == "vision/train" and len(done["steps"]) == 2
+    listed = api.client.get(f"/api/v1/runs?sweep={sweep['id']}", headers=auth).json()
+    assert (
+        [r["id"] for r in listed] == [run_id]
+        and listed[0]["spec"] == {}
+        and listed[0]["steps"]["prep"]
+    )
+    assert api.client.get(f"/api/v1/sweeps/{sweep['id']}", headers=auth).json()["run_ids"] == [
+        run_id
+    ]
+    assert_problem(
+        api.client.get(f"/api/v1/runs/{run_id}", headers=api.as_(api.other)), 404, "unknown-run"
+    )
+    assert_problem(
+        api.client.get(f"/api/v1/sweeps/{sweep['id']}", headers=api.as_(api.other)),
+        404,
+        "unknown-sweep",
+    )
+    assert api.client.get(f"/api/v1/runs/{run_id}", headers=api.as_(api.admin)).json()["spec"] == {
+        "a": 1
+    }
+    assert api.client.get("/api/v1/runs", headers=api.as_(api.other)).json() == []
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "type_"),
+    [
+        ("get", "/api/v1/nowhere", None, 404, "not-found"),
+        ("delete", "/api/v1/health", None, 405, "method-not-allowed"),
+        ("get", "/api/v1/modules/vision/prep/versions/1.0.0", None, 404, "unknown-module"),
+        ("post", "/api/v1/resolve", {"refs": "nope"}, 422, "invalid-input"),
+        ("post", "/api/v1/resolve", {"refs": [], "extra": 1}, 422, "invalid-input"),
+        ("get", "/api/v1/modules?limit=0", None, 422, "invalid-input"),
+        ("post", "/api/v1/teams", {"name": "x"}, 401, "authentication-required"),
+    ],
+)
+def test_errors_are_problems(
+    api: Api, method: str, path: str, body: Any, status: int, type_: str
+) -> None:
+    answer = api.client.request(method.upper(), path, json=body)
+    assert_problem(answer, status, type_)
+
+
+def test_malformed_json_is_422(api: Api) -> None:
+    answer = api.client.post(
+        "/api/v1/resolve", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert_problem(answer, 422, "invalid-input")
+
+
+def test_malformed_authorization_is_401(api: Api) -> None:
+    answer = api.client.get("/api/v1/whoami", headers={"Authorization": "Basic abc"})
+    assert_problem(answer, 401, "authentication-required")
+    assert answer.headers["www-authenticate"] == "Bearer"
+
+
+def test_private_registry_needs_a_team_token(private_api: Api) -> None:
+    api = private_api
+    sha = api.put_blob(module_archive())
+    assert api.publish_version(publish_body(sha)).status_code == 201
+    paths = [
+        "/api/v1/modules/vision/prep",
+        "/api/v1/modules/vision/prep/versions",
+        "/api/v1/modules/vision/prep/versions/1.0.0/archive",
+    ]
+    for path in paths:
+        assert_problem(api.client.get(path), 401, "authentication-required")
+        assert_problem(
+            api.client.get(path, headers=api.as_(api.other_read)), 403, "permission-denied"
+        )
+        assert api.client.get(path, headers=api.as_(api.read)).status_code == 200
+    assert_problem(api.client.get("/api/v1/modules"), 401, "authentication-required")
+    assert api.client.get("/api/v1/modules", headers=api.as_(api.other_read)).json() == []
+    assert len(api.client.get("/api/v1/modules", headers=api.as_(api.read)).json()) == 1
+    (result,) = api.client.post(
+        "/api/v1/resolve", json={"refs": ["vision/prep"]}, headers=api.as_(api.other_read)
+    ).json()["results"]
+    assert result["error"]["type"] == "permission-denied"
+    assert_problem(api.client.get(f"/api/v1/blobs/{sha}"), 401, "authentication-required")
+    assert [
+        t["name"] for t in api.client.get("/api/v1/teams", headers=api.as_(api.read)).json()
+    ] == ["vision"]
