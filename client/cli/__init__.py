@@ -1,0 +1,71 @@
+"""The ``modreg`` command line: a click group with the registry and pipeline commands.
+
+Errors are handled in one place, ``ModregGroup.invoke``: any ``ModregError`` (or OS error)
+raised by a command becomes one ``error: …`` line on stderr and exit status 1; click's usage
+errors exit 2; a traceback is shown only with ``--debug``. Only click is imported at start-up:
+each command imports what it needs when it runs, so ``modreg --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from typing import Any
+
+import click
+
+from modreg.client.cli import module_commands, pipelines, registry_commands
+from modreg.client.cli.context import App
+from modreg.registry.errors import ModregError
+
+__all__ = ["cli", "main"]
+
+
+class ModregGroup(click.Group):
+    """A click group that turns modreg's errors into one line and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (ModregError, OSError) as exc:
+            app = ctx.find_object(App)
+            if app is not None and app.debug:
+                traceback.print_exc()
+            click.echo(f"error: {_describe(exc)}", err=True)
+            ctx.exit(1)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return " ".join(text.split())  # one line, whatever the message held
+
+
+@click.group(cls=ModregGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--registry", metavar="URL", help="Registry URL (else $MODREG_URL, else login file).")
+@click.option("--token", metavar="TOKEN", help="API token (else $MODREG_TOKEN, else login file).")
+@click.option("--debug", is_flag=True, help="Show tracebacks of errors.")
+@click.version_option("0.1.0", prog_name="modreg")
+@click.pass_context
+def cli(ctx: click.Context, registry: str | None, token: str | None, debug: bool) -> None:
+    """modreg: versioned pipeline modules, and pipelines that reuse their results.
+
+    \b
+    Example:
+        modreg login http://127.0.0.1:8470 --token mr_...
+        modreg publish path/to/module
+        modreg pull vision/prep@^1.2 --dest prep
+    """
+    ctx.obj = App(registry=registry, token=token, debug=debug)
+
+
+registry_commands.register(cli)
+module_commands.register(cli)
+pipelines.register(cli)
+
+
+def main() -> None:
+    """Console-script entry point of ``modreg``."""
+    # httpx imports its own command-line tool (rich.progress, pygments …) on import, ~0.1 s
+    # that modreg never uses: marking it absent makes httpx skip it (it catches ImportError).
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+    cli.main(prog_name="modreg")

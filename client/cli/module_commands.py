@@ -1,0 +1,368 @@
+"""The module commands: ``init``, ``publish``, ``pull``, browsing, and status changes.
+
+Like ``registry_commands``: each command calls one client operation and hands plain data
+(the DESIGN.md ``--json`` keys) to ``modreg.client.output``; heavy modules are imported
+inside the commands only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from modreg.client import output
+from modreg.client.cli.context import EXACT_REF, MODULE_NAME, MODULE_REF, App, json_option, pass_app
+
+if TYPE_CHECKING:
+    from modreg.registry.schemas import ModulePublic, Resolution, VersionPublic
+
+# --- init, publish, pull ----------------------------------------------------------------
+
+
+@click.command()
+@click.option(
+    "--name",
+    metavar="TEAM/NAME",
+    type=MODULE_NAME,
+    help="Module name [your token's team / this folder's name].",
+)
+@click.option("--version", "version", default="0.1.0", show_default=True)
+@click.option("--description", default="")
+@pass_app
+def init(app: App, name: str | None, version: str, description: str) -> None:
+    """Write a modreg.toml for the current folder (never overwrites one).
+
+    \b
+    Example:
+        modreg init --name vision/prep --version 1.0.0
+    """
+    from modreg.client.scaffold import guess_script, manifest_text, slug, write_manifest
+
+    folder = Path.cwd()
+    name = name or f"{_token_team(app)}/{slug(folder.name)}"
+    path = write_manifest(folder, manifest_text(name, version, description, guess_script(folder)))
+    output.print_message(f"Wrote {path}: edit the command and the interface, then `modreg publish`")
+
+
+def _token_team(app: App) -> str:
+    from modreg.client.errors import ConfigError
+
+    identity = app.client.whoami()
+    if not identity.team:
+        raise ConfigError("cannot tell which team the module belongs to: pass --name TEAM/NAME")
+    return identity.team
+
+
+@click.command()
+@click.argument("path", type=click.Path(path_type=Path, file_okay=False), default=".")
+@click.option("--dry-run", is_flag=True, help="Check and build, show what would be published.")
+@click.option("--skip-existing", is_flag=True, help="Exit 0 if this exact version is published.")
+@json_option
+@pass_app
+def publish(app: App, path: Path, dry_run: bool, skip_existing: bool, as_json: bool) -> None:
+    """Publish the module in PATH (default: here) at its git HEAD.
+
+    \b
+    Example:
+        modreg publish modules/prep --dry-run
+        modreg publish modules/prep --skip-existing --json
+    """
+    import tempfile
+
+    from modreg.client.publish import PublishOutcome, plan_publish, upload
+
+    with tempfile.TemporaryDirectory(prefix="modreg-publish-") as workdir:
+        plan = plan_publish(path, Path(workdir))  # checks everything before any request
+        if dry_run:
+            outcome = PublishOutcome(plan, created=False, dry_run=True)
+        else:
+            outcome = upload(app.client, plan, skip_existing)
+    data = {**outcome.plan.summary(), "created": outcome.created, "dry_run": outcome.dry_run}
+    output.emit(data, as_json, lambda: _show_publish(data))
+
+
+def _show_publish(data: dict[str, Any]) -> None:
+    ref = f"{data['module']}@{data['version']}"
+    if data["dry_run"]:
+        output.print_fields(
+            [(key, value) for key, value in data.items() if key not in ("dry_run", "created")],
+            title=f"Would publish {ref} (dry run: nothing sent)",
+        )
+    elif data["created"]:
+        output.print_message(
+            f"Published {ref} (commit {data['commit'][:12]}, sha256 {data['sha256'][:12]})"
+        )
+    else:
+        output.print_message(f"{ref} is already published with this commit and archive; skipped")
+
+
+@click.command()
+@click.argument("ref", type=MODULE_REF)
+@click.option(
+    "--dest", type=click.Path(path_type=Path), help="Copy the sources here (new or empty)."
+)
+@json_option
+@pass_app
+def pull(app: App, ref: str, dest: Path | None, as_json: bool) -> None:
+    """Download a module version's sources (verified, cached by digest).
+
+    \b
+    Example:
+        modreg pull vision/prep@^1.2 --dest ./prep
+    """
+    from modreg.client.pull import pull as pull_sources
+
+    with output.progress(f"pulling {ref}", enabled=not as_json):
+        result = pull_sources(app.client, ref, dest)
+    for warning in result.warnings:
+        output.print_warning(warning)
+    data = result.summary()
+    origin = "from the cache" if result.cached else "downloaded"
+    message = f"{data['module']}@{data['version']} ({origin}) -> {data['path']}"
+    output.emit(data, as_json, lambda: output.print_message(message))
+
+
+# --- browsing ---------------------------------------------------------------------------
+
+
+@click.command()
+@click.argument("text", required=False, default="")
+@click.option("--team", "team_name", help="Only this team's modules.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+@json_option
+@pass_app
+def search(app: App, text: str, team_name: str | None, limit: int, as_json: bool) -> None:
+    """Search modules by name and description (all modules without TEXT).
+
+    \b
+    Example:
+        modreg search prep --team vision
+    """
+    modules = app.client.search_modules(text or None, team_name, limit)
+    data = [_module_data(module) for module in modules]
+    columns = ["module", "latest", "default", "description"]
+    rows = [[m.name, m.latest_version, m.default_version, m.description] for m in modules]
+    output.emit(data, as_json, lambda: output.print_table(columns, rows, title="modules"))
+
+
+def _module_data(module: ModulePublic) -> dict[str, Any]:
+    return {
+        "module": module.name,
+        "latest_version": module.latest_version,
+        "default_version": module.default_version,
+        "description": module.description,
+    }
+
+
+@click.command()
+@click.argument("ref", type=MODULE_REF)
+@json_option
+@pass_app
+def show(app: App, ref: str, as_json: bool) -> None:
+    """Show the version a reference resolves to, and why.
+
+    \b
+    Example:
+        modreg show vision/prep          # the default, else the highest stable version
+        modreg show vision/prep@~1.2
+    """
+    from modreg.client.pull import resolve_one
+
+    resolution = resolve_one(app.client, ref)
+    for warning in resolution.warnings:
+        output.print_warning(warning)
+    data = _resolution_data(resolution)
+    output.emit(data, as_json, lambda: _show_resolution(data))
+
+
+def _resolution_data(resolution: Resolution) -> dict[str, Any]:
+    version = resolution.version
+    assert version is not None
+    manifest = version.manifest
+    return {
+        "module": version.module,
+        "version": version.version,
+        "range": resolution.range,
+        "reason": resolution.reason,
+        "warnings": resolution.warnings,
+        "status": version.status,
+        "status_message": version.status_message,
+        "description": manifest.description,
+        "commit": version.commit,
+        "tree_sha": version.tree_sha,
+        "path": version.path,
+        "remote": version.remote,
+        "sha256": version.sha256,
+        "size": version.size,
+        "published_at": version.published_at,
+        "command": manifest.command,
+        "interface": manifest.interface.model_dump(mode="json"),
+    }
+
+
+def _show_resolution(data: dict[str, Any]) -> None:
+    output.print_message(f"{data['module']}@{data['version']}: {data['reason']}")
+    keys = [
+        "status",
+        "status_message",
+        "description",
+        "commit",
+        "remote",
+        "path",
+        "sha256",
+        "size",
+        "published_at",
+    ]
+    fields = [(key, data[key]) for key in keys if data[key] not in (None, "")]
+    fields.append(("command", " ".join(data["command"])))
+    for kind in ("inputs", "outputs", "params"):
+        for name, spec in data["interface"][kind].items():
+            fields.append((f"{kind[:-1]} {name}", _describe_port(spec)))
+    output.print_fields(fields)
+
+
+def _describe_port(spec: dict[str, Any]) -> str:
+    text = spec["type"]
+    if spec.get("optional"):
+        text += " (optional)"
+    if "required" in spec:
+        text += " (required)" if spec["required"] else f" = {spec['default']!r}"
+    return text
+
+
+@click.command()
+@click.argument("module", type=MODULE_NAME)
+@json_option
+@pass_app
+def versions(app: App, module: str, as_json: bool) -> None:
+    """List a module's versions, oldest first, with their status.
+
+    \b
+    Example:
+        modreg versions vision/prep --json
+    """
+    found = app.client.list_versions(module)
+    default = app.client.get_module(module).default_version
+    data = [_version_data(version, default) for version in found]
+    columns = ["version", "status", "commit", "published", "note"]
+    rows = [
+        [v.version, v.status, v.commit[:12], v.published_at, _version_note(v, default)]
+        for v in found
+    ]
+    output.emit(data, as_json, lambda: output.print_table(columns, rows, title=module))
+
+
+def _version_data(version: VersionPublic, default: str | None) -> dict[str, Any]:
+    return {
+        "version": version.version,
+        "status": version.status,
+        "commit": version.commit,
+        "published_at": version.published_at,
+        "sha256": version.sha256,
+        "status_message": version.status_message,
+        "default": version.version == default,
+    }
+
+
+def _version_note(version: VersionPublic, default: str | None) -> str:
+    notes = ["default"] if version.version == default else []
+    if version.status_message:
+        notes.append(version.status_message)
+    return "; ".join(notes)
+
+
+# --- status changes ---------------------------------------------------------------------
+
+
+def _status_result(version: VersionPublic, as_json: bool, verb: str) -> None:
+    data = {
+        "module": version.module,
+        "version": version.version,
+        "status": version.status,
+        "status_message": version.status_message,
+    }
+    message = f"{verb} {version.module}@{version.version} (status: {version.status.value})"
+    output.emit(data, as_json, lambda: output.print_message(message))
+
+
+@click.command()
+@click.argument("ref", metavar="TEAM/NAME@VERSION", type=EXACT_REF)
+@click.option("--message", help="Why, and what to use instead (shown to users).")
+@json_option
+@pass_app
+def deprecate(app: App, ref: tuple[str, str], message: str | None, as_json: bool) -> None:
+    """Deprecate a version: still chosen by ranges, with a warning.
+
+    \b
+    Example:
+        modreg deprecate vision/prep@1.2.0 --message "use 1.3"
+    """
+    _status_result(app.client.deprecate(*ref, message=message), as_json, "Deprecated")
+
+
+@click.command()
+@click.argument("ref", metavar="TEAM/NAME@VERSION", type=EXACT_REF)
+@click.option("--reason", required=True, help="Why it must not be used (shown to users).")
+@json_option
+@pass_app
+def yank(app: App, ref: tuple[str, str], reason: str, as_json: bool) -> None:
+    """Yank a version: never chosen by a range; exact pins still get it, with a warning.
+
+    \b
+    Example:
+        modreg yank vision/prep@1.2.0 --reason "writes corrupt shards"
+    """
+    _status_result(app.client.yank(*ref, reason=reason), as_json, "Yanked")
+
+
+@click.command()
+@click.argument("ref", metavar="TEAM/NAME@VERSION", type=EXACT_REF)
+@json_option
+@pass_app
+def unyank(app: App, ref: tuple[str, str], as_json: bool) -> None:
+    """Make a yanked version active again.
+
+    \b
+    Example:
+        modreg unyank vision/prep@1.2.0
+    """
+    _status_result(app.client.unyank(*ref), as_json, "Unyanked")
+
+
+@click.command("set-default")
+@click.argument("ref", metavar="TEAM/NAME@VERSION", type=EXACT_REF)
+@json_option
+@pass_app
+def set_default(app: App, ref: tuple[str, str], as_json: bool) -> None:
+    """Make a version the one a bare `team/name` resolves to.
+
+    \b
+    Example:
+        modreg set-default vision/prep@1.2.0
+    """
+    module = app.client.set_default(*ref)
+    data = {"module": module.name, "default_version": module.default_version}
+    message = f"{module.name} now resolves to {module.default_version} by default"
+    output.emit(data, as_json, lambda: output.print_message(message))
+
+
+COMMANDS: tuple[click.Command, ...] = (
+    init,
+    publish,
+    pull,
+    search,
+    show,
+    versions,
+    deprecate,
+    yank,
+    unyank,
+    set_default,
+)
+
+
+def register(group: click.Group) -> None:
+    """Add the module commands to the ``modreg`` group."""
+    for command in COMMANDS:
+        group.add_command(command)

@@ -1,0 +1,124 @@
+"""Pulling a module's sources: resolve, download, verify, extract into a cache, place.
+
+Sources are cached by archive digest in ``$XDG_CACHE_HOME/modreg/sources/<sha256>``. An entry
+appears there only complete: the archive is downloaded to a temp file (its sha256 checked
+while streaming), checked again, and extracted by ``safe_extract`` into a temp folder that is
+renamed into place. So a cache entry that exists is whole, a second pull of the same version
+needs no download, and a bad archive (wrong digest, ``..``, absolute paths, links out, device
+files, too big) leaves nothing behind. ``--dest`` gets a copy, also made beside it and renamed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from modreg.client.config import cache_dir
+from modreg.client.errors import PullError
+from modreg.registry.errors import DigestMismatchError
+from modreg.registry.schemas import Resolution, VersionPublic
+
+if TYPE_CHECKING:
+    from modreg.client.http import RegistryClient
+
+
+@dataclass(frozen=True)
+class PullResult:
+    """Where a pulled version's sources are, and whether the cache already had them."""
+
+    version: VersionPublic
+    path: Path
+    cached: bool
+    reason: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        """The pull's ``--json`` shape (DESIGN.md keys first)."""
+        return {
+            "module": self.version.module,
+            "version": self.version.version,
+            "commit": self.version.commit,
+            "path": str(self.path),
+            "sha256": self.version.sha256,
+            "cached": self.cached,
+            "warnings": self.warnings,
+        }
+
+
+def sources_dir(cache_root: Path | None = None) -> Path:
+    """The folder of cached sources, one sub-folder per archive sha256."""
+    return (cache_root or cache_dir()) / "sources"
+
+
+def resolve_one(client: RegistryClient, ref: str) -> Resolution:
+    """Resolve one ``team/name[@RANGE]``, raising the registry's error when none fits."""
+    from modreg.client.http import resolution_error
+    from modreg.registry.versioning import parse_ref
+
+    parse_ref(ref)  # a malformed reference fails here, before any request
+    resolution = client.resolve([ref])[0]
+    error = resolution_error(resolution)
+    if error is not None:
+        raise error
+    return resolution
+
+
+def pull(
+    client: RegistryClient,
+    ref: str,
+    dest: Path | None = None,
+    cache_root: Path | None = None,
+) -> PullResult:
+    """Resolve ``ref``, make sure its sources are cached, and copy them to ``dest`` if given."""
+    resolution = resolve_one(client, ref)
+    assert resolution.version is not None
+    version = resolution.version
+    cached_path, hit = ensure_sources(client, version, sources_dir(cache_root))
+    path = place(cached_path, dest.absolute()) if dest is not None else cached_path
+    return PullResult(version, path, hit, resolution.reason, list(resolution.warnings))
+
+
+def ensure_sources(
+    client: RegistryClient, version: VersionPublic, sources: Path
+) -> tuple[Path, bool]:
+    """The cached sources of ``version`` (downloading them if needed), and whether cached."""
+    target = sources / version.sha256
+    if target.is_dir():
+        return target, True
+    sources.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=sources, prefix=".download-") as temp:
+        archive = Path(temp) / "archive.tar.gz"
+        client.download_archive(version.module, version.version, archive, version.sha256)
+        extract_verified(archive, version.sha256, target)
+    return target, False
+
+
+def extract_verified(archive: Path, sha256: str, target: Path) -> None:
+    """Check ``archive``'s digest, then extract it safely to ``target`` (all or nothing)."""
+    from modreg.registry.archive import safe_extract, sha256_file
+
+    actual = sha256_file(archive)
+    if actual != sha256:
+        raise DigestMismatchError(f"archive {archive.name} has sha256 {actual}, expected {sha256}")
+    safe_extract(archive, target, exist_ok=True)  # a concurrent pull may have placed it first
+
+
+def place(source: Path, dest: Path) -> Path:
+    """Copy the folder ``source`` to ``dest`` (absent or empty) atomically; returns ``dest``."""
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise PullError(f"--dest {dest}: already exists and is not an empty folder")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    temp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}."))
+    try:
+        staged = temp / "sources"
+        shutil.copytree(source, staged, symlinks=True)
+        if dest.is_dir():
+            dest.rmdir()
+        os.replace(staged, dest)
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
+    return dest

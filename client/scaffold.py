@@ -1,0 +1,77 @@
+"""``modreg init``: a starting ``modreg.toml`` for a folder, valid as written.
+
+The interface sections are written as comments: the command and its placeholders are the
+module author's to decide, and an undeclared placeholder would make the file invalid.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+from modreg.client.errors import ClientError
+
+DEFAULT_VERSION = "0.1.0"
+
+_TEMPLATE = """\
+[module]
+name = {name}
+version = {version}
+description = {description}
+command = {command}
+
+# The interface: declare every input, output and param the command's placeholders use,
+# e.g. command = ["python", "prep.py", "--raw", "{{inputs.raw}}", "--out", "{{outputs.dataset}}"]
+#
+# [inputs.raw]
+# type = "dir"            # "file" or "dir"
+#
+# [outputs.dataset]
+# type = "dir"
+#
+# [params.size]
+# type = "int"            # str, int, float, bool or json
+# default = 8             # no default: the param is required
+"""
+
+
+def slug(text: str) -> str:
+    """``My Module!`` -> ``my-module``: a valid name part."""
+    cleaned = re.sub(r"[^a-z0-9._-]+", "-", text.lower()).strip("-._")
+    return cleaned or "module"
+
+
+def guess_script(folder: Path) -> str:
+    """``main.py`` if present, else the folder's only ``.py`` file, else ``main.py``."""
+    scripts = sorted(path.name for path in folder.glob("*.py"))
+    if "main.py" in scripts or len(scripts) != 1:
+        return "main.py"
+    return scripts[0]
+
+
+def manifest_text(name: str, version: str, description: str, script: str) -> str:
+    """The text of a new ``modreg.toml``; validated before it is returned."""
+    from modreg.registry.manifest import parse_manifest
+
+    text = _TEMPLATE.format(
+        name=json.dumps(name),
+        version=json.dumps(version),
+        description=json.dumps(description),
+        command=json.dumps(["python", script]),
+    )
+    parse_manifest(text, source="modreg.toml")
+    return text
+
+
+def write_manifest(folder: Path, text: str) -> Path:
+    """Create ``folder/modreg.toml``; never overwrites an existing one."""
+    path = folder / "modreg.toml"
+    try:
+        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError as exc:
+        raise ClientError(f"{path}: already exists; not overwriting it") from exc
+    with os.fdopen(handle, "w", encoding="utf-8") as out:
+        out.write(text)
+    return path
