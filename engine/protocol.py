@@ -17,6 +17,7 @@ from modreg.registry.schemas import (
     RunCreate,
     RunPublic,
     RunUpdate,
+    StepRunBatch,
     StepRunRecord,
     SweepCreate,
     SweepPublic,
@@ -49,6 +50,10 @@ class RegistryProtocol(Protocol):
     def create_run(self, run: RunCreate) -> RunPublic: ...
 
     def record_step(self, run_id: str, step: str, record: StepRunRecord) -> None: ...
+
+    def record_steps(self, run_id: str, batch: StepRunBatch) -> None:
+        """Every step of a run in one call (``PUT /runs/{id}/steps``)."""
+        ...
 
     def finish_run(self, run_id: str, update: RunUpdate) -> RunPublic: ...
 

@@ -1,0 +1,284 @@
+"""Pipeline commands: ``lock`` and ``run`` (the ``runs`` group is in ``runs``).
+
+These commands assemble the engine's parts — the registry client (from the usual config),
+the local state folder (``$XDG_CACHE_HOME/modreg/engine``), the artifact store (local, or
+``--store URL`` / ``$MODREG_STORE`` for any fsspec URL) and the ``LocalExecutor`` — and hand
+them to ``modreg.engine``; the engine itself reads no config. The engine and its schemas
+are imported inside the commands, so ``modreg --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from modreg.client.cli.assignments import parse_sets, parse_vary
+from modreg.client.cli.context import App, json_option, pass_app
+from modreg.client.cli.runs import print_run_summary, runs_group, state_root
+from modreg.client.output import emit, print_json, print_message, print_table, print_warning
+
+if TYPE_CHECKING:
+    from modreg.engine import RunResult, SweepResult, Workspace
+    from modreg.engine.errors import PipelineSpecError
+
+EXIT_INTERRUPTED = 130
+COUNTED = ("executed", "reused", "failed", "skipped")
+PIPELINE_ARG = click.argument(
+    "pipeline", type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+store_option = click.option(
+    "--store",
+    "store_url",
+    envvar="MODREG_STORE",
+    metavar="URL",
+    help="Artifact store: an fsspec URL such as s3://bucket/prefix (default: a local folder).",
+)
+
+
+def _workspace(app: App, store_url: str | None, jobs: int | None, offline: bool) -> Workspace:
+    from modreg.engine import (
+        FsspecArtifactStore,
+        LocalArtifactStore,
+        LocalExecutor,
+        StateDir,
+        Workspace,
+    )
+
+    state = StateDir(state_root())
+    store = FsspecArtifactStore(store_url) if store_url else LocalArtifactStore(state.store)
+    registry = None if offline else app.client
+    return Workspace(state, store, LocalExecutor(jobs), registry)
+
+
+def _print_problems(error: PipelineSpecError) -> None:
+    count = len(error.problems)
+    click.echo(f"error: {count} problem{'s' if count != 1 else ''} in the pipeline:", err=True)
+    for problem in error.problems:
+        click.echo(f"  {problem}", err=True)
+
+
+# --- lock ---------------------------------------------------------------------------------
+
+
+@click.command("lock")
+@PIPELINE_ARG
+@click.option(
+    "--upgrade",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[STEP]",
+    help="Re-resolve every step (or only STEP) instead of keeping the locked versions.",
+)
+@json_option
+@pass_app
+def lock_command(app: App, pipeline: Path, upgrade: str | None, as_json: bool) -> None:
+    """Resolve PIPELINE's module references and write pipeline.lock beside it.
+
+    \b
+    Example:
+        modreg lock pipeline.yaml
+        modreg lock pipeline.yaml --upgrade train
+    """
+    from modreg.engine import (
+        PipelineSpecError,
+        ResolveOptions,
+        load_pipeline,
+        lock_path,
+        lock_pipeline,
+    )
+
+    steps = frozenset({upgrade}) if upgrade else frozenset()
+    options = ResolveOptions(upgrade=upgrade is not None, upgrade_steps=steps)
+    try:
+        spec = load_pipeline(pipeline)
+        prepared = lock_pipeline(spec, app.client, lock_path(pipeline), options)
+    except PipelineSpecError as exc:
+        _print_problems(exc)
+        sys.exit(1)
+    for warning in prepared.resolved.warnings:
+        print_warning(warning)
+    lock = prepared.resolved.lock
+    rows = [
+        (step, ref, m.module, m.version, m.commit[:12])
+        for step, refs in sorted(lock.steps.items())
+        for ref, m in sorted(refs.items())
+    ]
+    data = {
+        "lock": str(lock_path(pipeline)),
+        "changed": prepared.lock_changed,
+        "steps": lock.to_dict()["steps"],
+    }
+    emit(
+        data,
+        as_json,
+        lambda: print_table(
+            ["step", "uses", "module", "version", "commit"],
+            rows,
+            title=f"{lock_path(pipeline)} ({'updated' if prepared.lock_changed else 'unchanged'})",
+        ),
+    )
+
+
+# --- run ----------------------------------------------------------------------------------
+
+
+def _sweep_summary(outcome: SweepResult, explain: bool) -> None:
+    """One row per variant: its choices and how many of its steps executed or were reused."""
+    axes = list(dict.fromkeys(axis for run in outcome.runs for axis in run.variant))
+    rows = []
+    for run in outcome.runs:
+        counts = [sum(s.status == kind for s in run.steps.values()) for kind in COUNTED]
+        rows.append([run.run_id, run.status, *(run.variant.get(a) for a in axes), *counts])
+    title = f"sweep {outcome.sweep_id}: {outcome.status} ({len(outcome.runs)} runs)"
+    print_table(["run", "status", *axes, *COUNTED], rows, title=title)
+    executed = {
+        s.fingerprint for run in outcome.runs for s in run.steps.values() if s.status == "executed"
+    }
+    print_message(f"{len(executed)} distinct steps executed; the rest were reused")
+    if explain:
+        for run in outcome.runs:
+            for name, step in run.steps.items():
+                if step.status == "executed" and step.explain:
+                    print_message(f"  {run.run_id} {name}: executed because {step.explain}")
+    if outcome.sweep_id and not outcome.sweep_id.startswith("local-"):
+        print_message(f"compare the variants: modreg runs compare {outcome.sweep_id} --sort METRIC")
+
+
+def _print_failures(runs: list[RunResult]) -> None:
+    """Each distinct failure once, with the runs it failed."""
+    failed: dict[str, list[str]] = {}
+    for run in runs:
+        if run.error:
+            failed.setdefault(run.error, []).append(run.run_id)
+    for error, ids in failed.items():
+        which = f"run {ids[0]}" if len(ids) == 1 else f"{len(ids)} runs ({', '.join(ids)})"
+        click.echo(f"error: {which} failed:\n{error}", err=True)
+
+
+def _report(outcome: RunResult | SweepResult, as_json: bool, explain: bool) -> int:
+    from modreg.engine import RunResult
+
+    runs = [outcome] if isinstance(outcome, RunResult) else outcome.runs
+    for warning in dict.fromkeys(w for run in runs for w in run.warnings):
+        print_warning(warning)
+    if as_json:
+        print_json(outcome.to_json())
+    elif isinstance(outcome, RunResult):
+        print_run_summary(outcome, explain)
+    else:
+        _sweep_summary(outcome, explain)
+    _print_failures(runs)
+    statuses = {run.status for run in runs}
+    if "cancelled" in statuses:
+        return EXIT_INTERRUPTED
+    return 0 if statuses == {"succeeded"} else 1
+
+
+@click.command("run")
+@PIPELINE_ARG
+@click.option("--locked", is_flag=True, help="Fail instead of changing pipeline.lock.")
+@click.option("--offline", is_flag=True, help="Use only pipeline.lock and the local caches.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), help="Steps run at once (default: CPUs).")
+@click.option("--no-reuse", is_flag=True, help="Execute every step, even with stored results.")
+@click.option("--regenerate", multiple=True, metavar="STEP", help="Execute STEP even if stored.")
+@click.option("--explain", is_flag=True, help="Say why each executed step executed.")
+@click.option("--set", "sets", multiple=True, metavar="STEP.params.K=V", help="Override a param.")
+@click.option(
+    "--vary",
+    multiple=True,
+    metavar="AXIS=V1,V2",
+    help="Sweep over STEP.uses or STEP.params.K (repeatable; replaces that axis of variants:).",
+)
+@store_option
+@json_option
+@pass_app
+def run_command(
+    app: App,
+    pipeline: Path,
+    locked: bool,
+    offline: bool,
+    jobs: int | None,
+    no_reuse: bool,
+    regenerate: tuple[str, ...],
+    explain: bool,
+    sets: tuple[str, ...],
+    vary: tuple[str, ...],
+    store_url: str | None,
+    as_json: bool,
+) -> None:
+    """Validate, lock and run PIPELINE, reusing every step result already computed.
+
+    \b
+    Example:
+        modreg run pipeline.yaml --jobs 4
+        modreg run pipeline.yaml --set train.params.lr=0.01 --explain
+        modreg run pipeline.yaml --vary 'prep.uses=vision/prep@^1.2,vision/prep-robust@0.3.1'
+                                 --vary 'train.params.lr=0.1,0.01'
+    """
+    from modreg.engine import (
+        PipelineSpecError,
+        ResolveOptions,
+        RunOptions,
+        lock_path,
+        run_pipeline,
+    )
+
+    values, axes = parse_sets(sets), parse_vary(vary)
+    workspace = _workspace(app, store_url, jobs, offline)
+    options = RunOptions(
+        jobs=jobs, no_reuse=no_reuse, regenerate=frozenset(regenerate), offline=offline
+    )
+    resolve = ResolveOptions(locked=locked, offline=offline)
+    spec = _load(pipeline)
+    live = _live(spec.name, as_json)
+    workspace.observer = live
+    try:
+        with live or _null():
+            outcome = run_pipeline(
+                spec,
+                workspace,
+                options,
+                lock_file=lock_path(pipeline),
+                resolve=resolve,
+                values=values,
+                vary=axes,
+            )
+    except PipelineSpecError as exc:
+        _print_problems(exc)
+        sys.exit(1)
+    sys.exit(_report(outcome, as_json, explain))
+
+
+def _load(pipeline: Path) -> Any:
+    from modreg.engine import PipelineSpecError, load_pipeline
+
+    try:
+        return load_pipeline(pipeline)
+    except PipelineSpecError as exc:
+        _print_problems(exc)
+        sys.exit(1)
+
+
+def _live(title: str, as_json: bool) -> Any:
+    if as_json or not sys.stderr.isatty():
+        return None
+    from modreg.engine.progress import LiveProgress
+
+    return LiveProgress(title)
+
+
+def _null() -> Any:
+    from contextlib import nullcontext
+
+    return nullcontext()
+
+
+def register(group: click.Group) -> None:
+    """Add ``lock``, ``run`` and the ``runs`` group to the ``modreg`` group."""
+    group.add_command(lock_command)
+    group.add_command(run_command)
+    group.add_command(runs_group)

@@ -1,0 +1,293 @@
+"""The ``runs`` group: list, show, logs, download, clone and compare recorded runs and sweeps.
+
+Runs live in the registry (``modreg run`` records them); these commands read them back.
+``compare`` builds its table with ``modreg.client.compare`` and prints it here, as a rich
+table, ``--json``, ``--csv`` or a ``--plot`` PNG.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from modreg.client.cli.context import App, json_option, pass_app
+from modreg.client.output import emit, print_csv, print_json, print_message, print_table
+
+if TYPE_CHECKING:
+    from modreg.client.compare import Comparison
+    from modreg.engine import RunResult
+
+
+def state_root() -> Path:
+    """The engine's local state folder (``$XDG_CACHE_HOME/modreg/engine``)."""
+    from modreg.client.config import cache_dir
+
+    return cache_dir() / "engine"
+
+
+def print_run_summary(result: RunResult, explain: bool) -> None:
+    """One run's steps as a table (and, with ``explain``, why each executed step ran)."""
+    rows = [
+        (
+            name,
+            step.status,
+            f"{step.module}@{step.version}",
+            (step.fingerprint or "")[:12],
+            step.reused_from or "",
+        )
+        for name, step in result.steps.items()
+    ]
+    title = f"run {result.run_id}: {result.status}"
+    if result.variant:
+        title += "  " + _variant_text(result.variant)
+    print_table(["step", "status", "module", "fingerprint", "reused from"], rows, title=title)
+    if explain:
+        for name, step in result.steps.items():
+            if step.status == "executed" and step.explain:
+                print_message(f"  {name}: executed because {step.explain}")
+
+
+@click.group("runs")
+def runs_group() -> None:
+    """Pipeline runs and sweeps: list, show, logs, download, clone, compare."""
+
+
+@runs_group.command("list")
+@click.option("--pipeline", help="Only runs of this pipeline.")
+@click.option("--sweep", help="Only runs of this sweep.")
+@click.option("--limit", type=click.IntRange(min=1, max=1000), default=50, show_default=True)
+@json_option
+@pass_app
+def runs_list(app: App, pipeline: str | None, sweep: str | None, limit: int, as_json: bool) -> None:
+    """List recent runs of your team, newest first; a sweep's runs show its id and variant.
+
+    \b
+    Example:
+        modreg runs list --pipeline digits
+        modreg runs list --sweep s-0123456789ab --json
+    """
+    runs = app.client.list_runs(sweep=sweep, pipeline=pipeline, limit=limit)
+    data = [
+        {
+            "run": r.id,
+            "pipeline": r.pipeline,
+            "status": r.status.value,
+            "sweep": r.sweep_id,
+            "created_at": r.created_at,
+            "variant": r.variant,
+        }
+        for r in runs
+    ]
+    emit(data, as_json, lambda: _print_run_list(data))
+
+
+def _print_run_list(data: list[dict[str, Any]]) -> None:
+    """Runs outside sweeps in one table; each sweep's runs in a table of their own."""
+    groups: dict[str | None, list[dict[str, Any]]] = {}
+    for item in data:
+        groups.setdefault(item["sweep"], []).append(item)
+    if not data:
+        print_message("runs: none")
+    for sweep, items in groups.items():
+        if sweep is None:
+            rows = [(d["run"], d["pipeline"], d["status"], d["created_at"]) for d in items]
+            print_table(["run", "pipeline", "status", "created"], rows, title="runs")
+            continue
+        axes = list(dict.fromkeys(axis for d in items for axis in d["variant"]))
+        rows = [
+            (d["run"], d["status"], *(d["variant"].get(a) for a in axes), d["created_at"])
+            for d in items
+        ]
+        title = f"sweep {sweep} ({items[0]['pipeline']}, {len(items)} runs listed)"
+        print_table(["run", "status", *axes, "created"], rows, title=title)
+
+
+def _variant_text(variant: dict[str, Any]) -> str:
+    return ", ".join(f"{axis}={value}" for axis, value in variant.items())
+
+
+def _get_run(app: App, run_id: str) -> RunResult:
+    from modreg.engine import LocalArtifactStore, RunResult, StateDir
+
+    state = StateDir(state_root())
+    store = LocalArtifactStore(state.store)
+    return RunResult.from_public(app.client.get_run(run_id), store, app.client)
+
+
+@runs_group.command("show")
+@click.argument("run_id", metavar="RUN")
+@json_option
+@pass_app
+def runs_show(app: App, run_id: str, as_json: bool) -> None:
+    """Show a run: each step's status, version, fingerprint and metrics.
+
+    \b
+    Example:
+        modreg runs show r-0123456789ab --json
+    """
+    result = _get_run(app, run_id)
+    emit(result.to_json(), as_json, lambda: print_run_summary(result, explain=True))
+
+
+@runs_group.command("logs")
+@click.argument("run_id", metavar="RUN")
+@click.argument("step")
+@pass_app
+def runs_logs(app: App, run_id: str, step: str) -> None:
+    """Print the log of one step of a run.
+
+    \b
+    Example:
+        modreg runs logs r-0123456789ab train
+    """
+    import tempfile
+
+    from modreg.engine.errors import EngineError
+
+    record = app.client.get_run(run_id).steps.get(step)
+    if record is None:
+        raise EngineError(f"run {run_id} has no step {step!r}")
+    if not record.log_digest:
+        raise EngineError(
+            f"step {step!r} of run {run_id} has no log (it was {record.status.value})"
+        )
+    with tempfile.TemporaryDirectory() as temp:
+        path = Path(temp) / "log"
+        app.client.get_blob(record.log_digest, path)
+        sys.stdout.write(path.read_text(encoding="utf-8", errors="replace"))
+
+
+@runs_group.command("download")
+@click.argument("run_id", metavar="RUN")
+@click.option("--step", help="Only this step's outputs.")
+@click.option(
+    "--to",
+    "dest",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder (default: ./RUN).",
+)
+@json_option
+@pass_app
+def runs_download(
+    app: App, run_id: str, step: str | None, dest: Path | None, as_json: bool
+) -> None:
+    """Download a run's outputs to DIR/<step>/<output>.
+
+    \b
+    Example:
+        modreg runs download r-0123456789ab --step train --to results
+    """
+    from modreg.engine.errors import EngineError
+
+    result = _get_run(app, run_id)
+    dest = dest or Path(run_id)
+    if step is not None and step not in result.steps:
+        raise EngineError(f"run {run_id} has no step {step!r} (steps: {', '.join(result.steps)})")
+    written: dict[str, dict[str, str]] = {}
+    for name, item in result.steps.items():
+        if step is None or name == step:
+            written[name] = {out: str(path) for out, path in item.download(dest / name).items()}
+    emit(
+        written,
+        as_json,
+        lambda: print_message(f"wrote the outputs of {len(written)} step(s) to {dest}"),
+    )
+
+
+@runs_group.command("clone")
+@click.argument("run_id", metavar="RUN")
+@click.option(
+    "--to",
+    "dest",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder (default: ./RUN).",
+)
+@pass_app
+def runs_clone(app: App, run_id: str, dest: Path | None) -> None:
+    """Write a pipeline.yaml + pipeline.lock that reproduce a run exactly.
+
+    \b
+    Example:
+        modreg runs clone r-0123456789ab --to retry && modreg run retry/pipeline.yaml --locked
+    """
+    import yaml
+
+    from modreg.engine import Lock
+    from modreg.engine.lock import write_lock
+
+    run = app.client.get_run(run_id)
+    dest = dest or Path(run_id)
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / "pipeline.yaml").write_text(yaml.safe_dump(run.spec, sort_keys=False), encoding="utf-8")
+    write_lock(dest / "pipeline.lock", Lock.from_dict(run.lock))
+    print_message(f"wrote {dest / 'pipeline.yaml'} and {dest / 'pipeline.lock'} (run {run_id})")
+
+
+@runs_group.command("compare")
+@click.argument("ids", nargs=-1, required=True, metavar="SWEEP|RUN...")
+@click.option("--sort", "sort_metric", metavar="METRIC", help="Order rows by a metric.")
+@click.option("--desc/--asc", default=True, help="With --sort: highest first (default) or lowest.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV instead of a table.")
+@click.option(
+    "--plot",
+    "plot_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE.png",
+    help="Also draw a bar chart of --metric across the runs (needs matplotlib).",
+)
+@click.option(
+    "--metric", "plot_metric", metavar="METRIC", help="What --plot draws (default: --sort)."
+)
+@json_option
+@pass_app
+def runs_compare(
+    app: App,
+    ids: tuple[str, ...],
+    sort_metric: str | None,
+    desc: bool,
+    as_csv: bool,
+    plot_file: Path | None,
+    plot_metric: str | None,
+    as_json: bool,
+) -> None:
+    """Compare runs: one row per run, its variant's choices and its steps' metrics.
+
+    A sweep id stands for all its runs. Metrics are named <step>.<metric>; --sort and
+    --metric also take a bare metric name when only one step wrote it.
+
+    \b
+    Example:
+        modreg runs compare s-0123456789ab --sort accuracy
+        modreg runs compare r-0123456789ab r-ba9876543210 --csv > runs.csv
+        modreg runs compare s-0123456789ab --plot accuracy.png --metric train.accuracy
+    """
+    from modreg.client.compare import build, exact_rows, load_runs, plot
+
+    if as_csv and as_json:
+        raise click.UsageError("--csv and --json cannot be combined")
+    if plot_file is not None and not (plot_metric or sort_metric):
+        raise click.UsageError("--plot needs --metric METRIC (or --sort METRIC)")
+    comparison = build(load_runs(app.client, ids))
+    if sort_metric:
+        comparison = comparison.sorted_by(sort_metric, descending=desc)
+    if plot_file is not None:
+        bars = plot(comparison, plot_metric or sort_metric or "", plot_file)
+    if as_json:
+        print_json(comparison.to_json())
+    elif as_csv:
+        print_csv(comparison.columns(), exact_rows(comparison))
+    else:
+        _print_comparison(comparison, ids)
+        if plot_file is not None:
+            print_message(f"wrote a chart of {bars} runs to {plot_file}")
+
+
+def _print_comparison(comparison: Comparison, ids: tuple[str, ...]) -> None:
+    from modreg.client.compare import table_rows
+
+    rows = table_rows(comparison)
+    title = f"{' '.join(ids)}: {len(rows)} run{'s' if len(rows) != 1 else ''}"
+    print_table(comparison.columns(), rows, title=title)

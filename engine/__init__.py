@@ -1,0 +1,89 @@
+"""modreg's pipeline engine: spec, resolution, lock, planning, fingerprints, executors, runs.
+
+The public Python API::
+
+    from modreg.engine import ModuleStep, Pipeline, Workspace, run_pipeline
+
+    prep = ModuleStep("vision/prep@^1.2", inputs={"raw": "data/raw"})
+    train = ModuleStep("vision/train@~2.0", inputs={"dataset": prep.outputs["dataset"]})
+    result = run_pipeline(Pipeline("digits", {"prep": prep, "train": train}), workspace)
+    result.step("train").download("out/")
+
+A sweep runs every combination of step variants as one graph (shared steps execute once)::
+
+    sweep = Sweep.product("digits", {"prep": [prep, robust], "train": [train, deep]})
+    outcome = run_pipeline(sweep, workspace)        # a SweepResult, one RunResult per variant
+"""
+
+from modreg.engine.digests import DigestCache
+from modreg.engine.errors import (
+    BlobError,
+    CorruptBlobError,
+    CycleError,
+    EngineError,
+    LockMismatchError,
+    MissingBlobError,
+    OfflineError,
+    PipelineSpecError,
+    Problem,
+    RunCancelledError,
+    StepFailedError,
+)
+from modreg.engine.execute import lock_pipeline, prepare, run_pipeline
+from modreg.engine.executors.base import Executor, JobResult, StepJob
+from modreg.engine.executors.local import LocalExecutor
+from modreg.engine.fingerprint import Fingerprint
+from modreg.engine.lock import Lock, LockedModule, lock_path, read_lock
+from modreg.engine.protocol import RegistryProtocol
+from modreg.engine.resolve import ResolveOptions
+from modreg.engine.results import RunResult, StepResult, SweepResult
+from modreg.engine.runner import RunObserver, RunOptions, Workspace
+from modreg.engine.spec import ModuleStep, Pipeline, StepOutput, load_pipeline, parse_pipeline
+from modreg.engine.state import StateDir
+from modreg.engine.store import ArtifactStore, FsspecArtifactStore, LocalArtifactStore
+from modreg.engine.sweep import Sweep
+
+__all__ = [
+    "ArtifactStore",
+    "BlobError",
+    "CorruptBlobError",
+    "CycleError",
+    "DigestCache",
+    "EngineError",
+    "Executor",
+    "Fingerprint",
+    "FsspecArtifactStore",
+    "JobResult",
+    "LocalArtifactStore",
+    "LocalExecutor",
+    "Lock",
+    "LockMismatchError",
+    "LockedModule",
+    "MissingBlobError",
+    "ModuleStep",
+    "OfflineError",
+    "Pipeline",
+    "PipelineSpecError",
+    "Problem",
+    "RegistryProtocol",
+    "ResolveOptions",
+    "RunCancelledError",
+    "RunObserver",
+    "RunOptions",
+    "RunResult",
+    "StateDir",
+    "StepFailedError",
+    "StepJob",
+    "StepOutput",
+    "StepResult",
+    "Sweep",
+    "SweepResult",
+    "Workspace",
+    "load_pipeline",
+    "lock_path",
+    "lock_pipeline",
+    "parse_pipeline",
+    "prepare",
+    "read_lock",
+    "run_pipeline",
+]

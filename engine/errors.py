@@ -1,0 +1,104 @@
+"""The engine's errors, under the one root ``ModregError``.
+
+::
+
+    ModregError
+    └── EngineError
+        ├── PipelineSpecError        a pipeline is wrong; carries every Problem at once
+        │   └── CycleError           ... and some of its steps form a cycle
+        ├── LockMismatchError        --locked, but pipeline.lock no longer matches
+        ├── OfflineError             --offline, but something is not in the local caches
+        ├── BlobError
+        │   ├── MissingBlobError     a blob is in no store we can reach
+        │   └── CorruptBlobError     a blob's bytes do not match its digest (it was dropped)
+        ├── StepFailedError          a step exited non-zero, timed out or wrote no output
+        └── RunCancelledError        Ctrl-C
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from modreg.registry.errors import ModregError
+
+
+class EngineError(ModregError):
+    """Root of the engine's errors."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a pipeline, located as precisely as known."""
+
+    message: str
+    step: str | None = None
+    field: str | None = None
+    line: int | None = None
+    source: str = "pipeline.yaml"
+
+    def __str__(self) -> str:
+        where = self.source if self.line is None else f"{self.source}:{self.line}"
+        parts = [where]
+        if self.step is not None:
+            parts.append(f"step {self.step!r}")
+        if self.field is not None:
+            parts.append(self.field)
+        return f"{': '.join(parts)}: {self.message}"
+
+
+class PipelineSpecError(EngineError):
+    """A pipeline is invalid; ``problems`` lists all of it, one line each."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = list(dict.fromkeys(problems))
+        count = len(self.problems)
+        head = "1 problem" if count == 1 else f"{count} problems"
+        lines = "\n".join(str(problem) for problem in self.problems)
+        super().__init__(f"{head} in the pipeline:\n{lines}")
+
+
+class CycleError(PipelineSpecError):
+    """Some steps depend on each other in a circle."""
+
+
+class LockMismatchError(EngineError):
+    """``--locked`` was given but the lock would have to change."""
+
+
+class OfflineError(EngineError):
+    """``--offline`` was given but something needed is not cached locally."""
+
+
+class BlobError(EngineError):
+    """A content-addressed blob could not be read."""
+
+    def __init__(self, digest: str, message: str) -> None:
+        super().__init__(message)
+        self.digest = digest
+
+
+class MissingBlobError(BlobError):
+    """The blob is in no store we can reach."""
+
+
+class CorruptBlobError(BlobError):
+    """The blob's bytes did not match its digest; it has been dropped."""
+
+
+class StepFailedError(EngineError):
+    """A step did not succeed: names the step, exit code, log tail and log path."""
+
+    def __init__(self, step: str, message: str, log_path: str | None, log_tail: str) -> None:
+        text = f"step {step!r} {message}"
+        if log_path:
+            text += f" (full log: {log_path})"
+        if log_tail:
+            text += "\n" + log_tail
+        super().__init__(text)
+        self.step = step
+        self.log_path = log_path
+        self.log_tail = log_tail
+
+
+class RunCancelledError(EngineError):
+    """The run was interrupted (Ctrl-C); running steps were stopped."""

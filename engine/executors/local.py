@@ -1,0 +1,165 @@
+"""``LocalExecutor``: each step its own process on this machine, in a fresh scratch folder.
+
+Per job: a fresh folder ``SCRATCH/<random>/`` with ``work/`` (a copy of the module sources,
+the process's working directory), ``in/`` (inputs materialised from the artifact store),
+``out/`` (fresh output paths) and ``metrics.json`` (``$MODREG_METRICS``). stdout and stderr
+go to the job's log file. The process leads its own process group, so a timeout or Ctrl-C
+kills it with everything it started; it also dies with the engine (PR_SET_PDEATHSIG), so a
+killed run leaves no step running behind it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import shutil
+import signal
+import subprocess
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from modreg.engine.executors.base import (
+    Executor,
+    JobContext,
+    JobResult,
+    StepJob,
+    collect_outputs,
+    fill_command,
+    materialize_inputs,
+    param_text,
+    prepare_outputs,
+    read_metrics,
+)
+
+KILL_GRACE_SECONDS = 2.0
+PR_SET_PDEATHSIG = 1
+
+
+def _death_signal() -> Callable[[], None] | None:
+    """A pre-exec hook: the child gets SIGKILL when the thread that started it goes away.
+
+    prctl is looked up here, in the parent, so the forked child only makes the call.
+    """
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+    def hook() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+    return hook
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the process group, then SIGKILL what is left after a grace period."""
+    for sig, wait in ((signal.SIGTERM, KILL_GRACE_SECONDS), (signal.SIGKILL, None)):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, sig)
+        try:
+            process.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+class LocalExecutor(Executor):
+    """Runs steps as local processes; the runner calls ``run`` from up to ``jobs`` threads."""
+
+    def __init__(self, jobs: int | None = None) -> None:
+        self.jobs = max(1, jobs or os.cpu_count() or 1)
+        self._running: set[subprocess.Popen[bytes]] = set()
+        self._lock = threading.Lock()
+        self._cancelled = False
+        self._preexec = _death_signal()
+
+    def __repr__(self) -> str:
+        return f"LocalExecutor(jobs={self.jobs})"
+
+    def run(self, job: StepJob, context: JobContext) -> JobResult:
+        started = datetime.now(UTC)
+        scratch = context.scratch_root / os.urandom(8).hex()
+        try:
+            result = self._run_in(job, context, scratch)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        result.started_at, result.ended_at = started, datetime.now(UTC)
+        result.log_path = job.log_path
+        return result
+
+    def _run_in(self, job: StepJob, context: JobContext, scratch: Path) -> JobResult:
+        source = context.sources.ensure(job.source_sha256, job.step)
+        shutil.copytree(source, scratch / "work", symlinks=True)
+        paths = {
+            "inputs": materialize_inputs(job, context.store, scratch / "in"),
+            "outputs": prepare_outputs(job, scratch / "out"),
+            "params": {name: param_text(value) for name, value in job.params.items()},
+        }
+        metrics_path = scratch / "metrics.json"
+        env = {**os.environ, **job.env, "MODREG_METRICS": str(metrics_path)}
+        argv = fill_command(job.command, paths)
+        exit_code, timed_out = self._spawn(argv, scratch / "work", env, job)
+        if self._cancelled:
+            return JobResult(exit_code, error="cancelled", cancelled=True)
+        if timed_out:
+            return JobResult(exit_code, error=f"timed out after {job.timeout:g}s", timed_out=True)
+        if exit_code != 0:
+            return JobResult(exit_code, error=f"exited with code {exit_code}")
+        return self._finish(job, context, paths["outputs"], metrics_path)
+
+    def _finish(
+        self, job: StepJob, context: JobContext, outputs: dict[str, str], metrics_path: Path
+    ) -> JobResult:
+        try:
+            refs = collect_outputs(job, context.store, outputs)
+        except ValueError as exc:
+            return JobResult(0, error=str(exc))
+        metrics, warning = read_metrics(metrics_path)
+        if warning and job.log_path is not None:
+            with open(job.log_path, "a", encoding="utf-8") as log:
+                log.write(f"[modreg] {warning}\n")
+        return JobResult(0, outputs=refs, metrics=metrics)
+
+    def _spawn(
+        self, argv: list[str], cwd: Path, env: dict[str, str], job: StepJob
+    ) -> tuple[int, bool]:
+        """Run the process to its end or timeout; (exit code, timed out)."""
+        log_path = job.log_path or cwd.parent / "log.txt"
+        with open(log_path, "ab") as log:
+            if self._cancelled:
+                return -signal.SIGTERM, False
+            try:
+                process = subprocess.Popen(
+                    argv,
+                    cwd=cwd,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    preexec_fn=self._preexec,
+                )
+            except OSError as exc:
+                log.write(f"[modreg] cannot start {argv[0]!r}: {exc}\n".encode())
+                return 127, False
+            with self._lock:
+                self._running.add(process)
+            try:
+                return process.wait(timeout=job.timeout), False
+            except subprocess.TimeoutExpired:
+                _kill_group(process)
+                log.write(f"\n[modreg] killed after the {job.timeout:g}s timeout\n".encode())
+                return process.returncode, True
+            finally:
+                with self._lock:
+                    self._running.discard(process)
+
+    def cancel(self) -> None:
+        self._cancelled = True
+        with self._lock:
+            running = list(self._running)
+        for process in running:
+            _kill_group(process)

@@ -1,0 +1,169 @@
+"""``pipeline.lock``: the exact module versions a pipeline runs with, beside the pipeline.
+
+The lock maps each step, then each module reference that step uses (one, or several when
+the step has variants), to the version chosen for it: version, commit, archive sha256, and
+the manifest (command and interface) it was checked against. It is YAML with sorted keys,
+so it is byte-for-byte stable and diffs well in git::
+
+    lock-version: 1
+    pipeline: digits
+    steps:
+      prep:
+        vision/prep@^1.2:
+          commit: 3f0c…
+          manifest: {…}
+          module: vision/prep
+          sha256: 9b1e…
+          version: 1.2.0
+
+Like cargo, ``modreg run`` keeps every entry whose reference still appears in the pipeline
+and resolves only what is new; ``--locked`` refuses to change the lock instead.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from modreg.engine.errors import PipelineSpecError, Problem
+from modreg.registry.schemas import Manifest, VersionPublic
+
+LOCK_VERSION = 1
+HEADER = (
+    "# pipeline.lock: written by modreg; keep it in git. `modreg lock --upgrade` re-resolves.\n"
+)
+
+
+@dataclass(frozen=True)
+class LockedModule:
+    """One resolved module version, as the lock records it."""
+
+    module: str
+    version: str
+    commit: str
+    sha256: str
+    manifest: Manifest
+    path: str = ""
+    remote: str | None = None
+
+    @classmethod
+    def from_version(cls, version: VersionPublic) -> LockedModule:
+        return cls(
+            version.module,
+            version.version,
+            version.commit,
+            version.sha256,
+            version.manifest,
+            version.path,
+            version.remote,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "module": self.module,
+            "version": self.version,
+            "commit": self.commit,
+            "sha256": self.sha256,
+            "path": self.path,
+            "remote": self.remote,
+            "manifest": self.manifest.model_dump(mode="json"),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LockedModule:
+        return cls(
+            data["module"],
+            data["version"],
+            data["commit"],
+            data["sha256"],
+            Manifest.model_validate(data["manifest"]),
+            data.get("path", ""),
+            data.get("remote"),
+        )
+
+
+@dataclass
+class Lock:
+    """The lock's content: step -> reference -> LockedModule."""
+
+    pipeline: str
+    steps: dict[str, dict[str, LockedModule]] = field(default_factory=dict)
+
+    def get(self, step: str, ref: str) -> LockedModule | None:
+        return self.steps.get(step, {}).get(ref)
+
+    def put(self, step: str, ref: str, module: LockedModule) -> None:
+        self.steps.setdefault(step, {})[ref] = module
+
+    def pairs(self) -> set[tuple[str, str]]:
+        return {(step, ref) for step, refs in self.steps.items() for ref in refs}
+
+    def restricted_to(self, pairs: set[tuple[str, str]]) -> Lock:
+        """A copy holding only the given (step, ref) entries."""
+        copy = Lock(self.pipeline)
+        for step, ref in sorted(pairs):
+            if (module := self.get(step, ref)) is not None:
+                copy.put(step, ref, module)
+        return copy
+
+    def to_dict(self) -> dict[str, Any]:
+        steps = {
+            step: {ref: module.to_dict() for ref, module in refs.items()}
+            for step, refs in self.steps.items()
+        }
+        return {"lock-version": LOCK_VERSION, "pipeline": self.pipeline, "steps": steps}
+
+    def dumps(self) -> str:
+        dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+        body = yaml.dump(
+            self.to_dict(), Dumper=dumper, sort_keys=True, default_flow_style=False, width=100
+        )
+        return HEADER + body
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Lock:
+        lock = cls(str(data.get("pipeline", "")))
+        for step, refs in (data.get("steps") or {}).items():
+            for ref, entry in refs.items():
+                lock.put(step, ref, LockedModule.from_dict(entry))
+        return lock
+
+
+def lock_path(pipeline_file: Path) -> Path:
+    """``pipeline.lock`` beside the pipeline file."""
+    return pipeline_file.with_name("pipeline.lock")
+
+
+def read_lock(path: Path) -> Lock | None:
+    """The lock at ``path``, None if there is none; a broken lock is a clear error."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        data = yaml.load(text, Loader=loader)
+        if data.get("lock-version") != LOCK_VERSION:
+            raise ValueError(f"unsupported lock-version {data.get('lock-version')!r}")
+        return Lock.from_dict(data)
+    except (yaml.YAMLError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        message = f"unreadable lock ({exc}); delete it or run `modreg lock --upgrade`"
+        raise PipelineSpecError([Problem(message, source=path.name)]) from exc
+
+
+def write_lock(path: Path, lock: Lock) -> bool:
+    """Write the lock atomically; False (and no write) when it is unchanged."""
+    text = lock.dumps()
+    try:
+        if path.read_text(encoding="utf-8") == text:
+            return False
+    except FileNotFoundError:
+        pass
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temp.write_text(text, encoding="utf-8")
+    os.replace(temp, path)
+    return True

@@ -1,0 +1,137 @@
+"""From module references to exact versions: the lock first, then ONE bulk resolve call.
+
+For every (step, reference) a pipeline and all its variants use, the entry of the lock is
+kept while the reference is unchanged; only references the lock lacks (or that
+``--upgrade`` names) are sent to the registry, all in one ``resolve`` call. ``--locked``
+turns "the lock would change" into an error, and ``--offline`` turns "something needs
+resolving" into an error that says what is missing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from modreg.engine.errors import LockMismatchError, OfflineError, Problem
+from modreg.engine.lock import Lock, LockedModule
+from modreg.engine.protocol import RegistryProtocol
+from modreg.engine.spec import Pipeline
+from modreg.registry.errors import ModregError
+from modreg.registry.versioning import parse_ref
+
+
+@dataclass(frozen=True)
+class ResolveOptions:
+    """How to treat the lock: keep it (default), refuse to change it, or re-resolve."""
+
+    locked: bool = False
+    offline: bool = False
+    upgrade: bool = False
+    upgrade_steps: frozenset[str] = frozenset()
+
+
+@dataclass
+class Resolved:
+    """What resolution produced: the new lock, problems, warnings, what was re-resolved."""
+
+    lock: Lock
+    problems: list[Problem] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    resolved: list[tuple[str, str]] = field(default_factory=list)
+    changed: bool = False  # the lock must be (re)written
+    refs: dict[Problem, tuple[str, str]] = field(default_factory=dict)  # problem -> (step, ref)
+
+    def modules_for(self, pipeline: Pipeline) -> dict[str, LockedModule]:
+        """The module of each step of one (variant) pipeline, for steps that resolved."""
+        found = {name: self.lock.get(name, step.uses) for name, step in pipeline.steps.items()}
+        return {name: module for name, module in found.items() if module is not None}
+
+
+def _needed(pipelines: list[Pipeline]) -> dict[tuple[str, str], Pipeline]:
+    pairs: dict[tuple[str, str], Pipeline] = {}
+    for pipeline in pipelines:
+        for name, step in pipeline.steps.items():
+            pairs.setdefault((name, step.uses), pipeline)
+    return pairs
+
+
+def _to_resolve(
+    needed: set[tuple[str, str]], lock: Lock, options: ResolveOptions
+) -> set[tuple[str, str]]:
+    if options.upgrade and not options.upgrade_steps:
+        return set(needed)
+    return {
+        (step, ref)
+        for step, ref in needed
+        if lock.get(step, ref) is None or step in options.upgrade_steps
+    }
+
+
+def _refuse(
+    pairs: set[tuple[str, str]], stale: set[tuple[str, str]], options: ResolveOptions
+) -> None:
+    listed = "; ".join(f"step {step!r} uses {ref!r}" for step, ref in sorted(pairs))
+    if options.offline and pairs:
+        raise OfflineError(
+            f"--offline: pipeline.lock has no entry for {listed}; run `modreg lock` online first"
+        )
+    if options.locked and (pairs or stale):
+        dropped = "; ".join(f"step {step!r} no longer uses {ref!r}" for step, ref in sorted(stale))
+        detail = "; ".join(part for part in (listed and f"not locked: {listed}", dropped) if part)
+        raise LockMismatchError(
+            f"--locked: pipeline.lock is out of date ({detail}); run `modreg lock`"
+        )
+
+
+def _syntax_problems(
+    needed: dict[tuple[str, str], Pipeline],
+) -> tuple[dict[Problem, tuple[str, str]], set[str]]:
+    problems, bad = {}, set()
+    for (step, ref), pipeline in sorted(needed.items()):
+        try:
+            parse_ref(ref)
+        except ModregError as exc:
+            problems[pipeline.problem(str(exc), step, "uses")] = (step, ref)
+            bad.add(ref)
+    return problems, bad
+
+
+def resolve_pipelines(
+    pipelines: list[Pipeline],
+    lock: Lock | None,
+    registry: RegistryProtocol | None,
+    options: ResolveOptions,
+) -> Resolved:
+    """Resolve every step reference of ``pipelines`` (a pipeline and its variants)."""
+    needed = _needed(pipelines)
+    old = lock or Lock(pipelines[0].name)
+    result = Resolved(old.restricted_to(set(needed)))
+    result.lock.pipeline = pipelines[0].name
+    result.changed = (
+        lock is None or bool(old.pairs() - set(needed)) or old.pipeline != pipelines[0].name
+    )
+    wanted = _to_resolve(set(needed), old, options)
+    _refuse(wanted, old.pairs() - set(needed), options)
+    problems, bad = _syntax_problems(needed)
+    result.problems += list(problems)
+    result.refs.update(problems)
+    refs = sorted({ref for _, ref in wanted} - bad)
+    if not refs:
+        return result
+    if registry is None:
+        raise OfflineError("no registry to resolve module references with")
+    answers = {answer.ref: answer for answer in registry.resolve(refs)}
+    for step, ref in sorted(wanted):
+        answer = answers.get(ref)
+        if answer is None:
+            continue
+        if answer.version is None or answer.error is not None:
+            detail = (answer.error or {}).get("detail") or f"cannot resolve {ref!r}"
+            problem = needed[(step, ref)].problem(str(detail), step, "uses")
+            result.problems.append(problem)
+            result.refs[problem] = (step, ref)
+            continue
+        result.lock.put(step, ref, LockedModule.from_version(answer.version))
+        result.resolved.append((step, ref))
+        result.changed = True
+        result.warnings += [f"step {step!r}: {warning}" for warning in answer.warnings]
+    return result

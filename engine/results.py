@@ -1,0 +1,168 @@
+"""What a run produced, as Python objects: ``RunResult`` and ``StepResult``.
+
+``RunResult.to_json()`` is the DESIGN.md shape of ``modreg run --json``; ``step(name)
+.download(dest)`` writes a step's outputs (from the local store, or fetched from the
+registry's blob API when they were computed elsewhere).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modreg.engine.errors import MissingBlobError
+from modreg.engine.protocol import RegistryProtocol
+from modreg.engine.store import ArtifactStore
+from modreg.registry.schemas import OutputRef, RunPublic
+
+
+def ensure_local(store: ArtifactStore, registry: RegistryProtocol | None, ref: OutputRef) -> None:
+    """Make every blob of an output present in ``store``, fetching from the registry."""
+    _ensure_blob(store, registry, ref.digest)
+    for digest in store.blobs_of(ref):
+        _ensure_blob(store, registry, digest)
+
+
+def _ensure_blob(store: ArtifactStore, registry: RegistryProtocol | None, digest: str) -> None:
+    if store.has_blob(digest):
+        return
+    if registry is None:
+        raise MissingBlobError(digest, f"blob {digest[:12]} is not in the local store")
+    with tempfile.TemporaryDirectory(prefix="modreg-blob-") as temp:
+        path = Path(temp) / digest
+        try:
+            registry.get_blob(digest, path)
+        except Exception as exc:  # noqa: BLE001 - any failure means: not available
+            raise MissingBlobError(digest, f"blob {digest[:12]} is not available: {exc}") from exc
+        store.put_path(path, move=True)
+
+
+def download_output(
+    store: ArtifactStore, registry: RegistryProtocol | None, ref: OutputRef, dest: Path
+) -> None:
+    """Write one output to ``dest`` (a file or a folder), verified."""
+    ensure_local(store, registry, ref)
+    store.materialize(ref, dest)
+
+
+@dataclass
+class StepResult:
+    """One step of a run."""
+
+    name: str
+    status: str
+    module: str
+    version: str
+    fingerprint: str | None = None
+    outputs: dict[str, OutputRef] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    reused_from: str | None = None
+    explain: str | None = None
+    error: str | None = None
+    exit_code: int | None = None
+    log_path: str | None = None
+    _store: ArtifactStore | None = field(default=None, repr=False)
+    _registry: RegistryProtocol | None = field(default=None, repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "module": self.module,
+            "version": self.version,
+            "fingerprint": self.fingerprint,
+            "outputs": {name: ref.digest for name, ref in self.outputs.items()},
+            "metrics": self.metrics,
+        }
+
+    def download(self, dest: Path | str) -> dict[str, Path]:
+        """Write each output to ``dest/<output>``; the paths written."""
+        if self._store is None:
+            raise MissingBlobError("", f"step {self.name!r} has no artifact store to read from")
+        written = {}
+        for name, ref in self.outputs.items():
+            path = Path(dest) / name
+            download_output(self._store, self._registry, ref, path)
+            written[name] = path
+        return written
+
+
+@dataclass
+class RunResult:
+    """One pipeline run (one variant of a sweep)."""
+
+    run_id: str
+    pipeline: str
+    status: str
+    steps: dict[str, StepResult]
+    variant: dict[str, Any] = field(default_factory=dict)
+    sweep_id: str | None = None
+    error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def step(self, name: str) -> StepResult:
+        return self.steps[name]
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "run": self.run_id,
+            "status": self.status,
+            "steps": {name: step.to_json() for name, step in self.steps.items()},
+        }
+        if self.sweep_id is not None:
+            body["variant"] = self.variant
+        return body
+
+    @classmethod
+    def from_public(
+        cls,
+        run: RunPublic,
+        store: ArtifactStore | None = None,
+        registry: RegistryProtocol | None = None,
+    ) -> RunResult:
+        """A RunResult from a run record the registry holds (``runs show``, ``download``)."""
+        steps = {
+            name: StepResult(
+                name,
+                record.status.value,
+                record.module,
+                record.version,
+                record.fingerprint,
+                dict(record.outputs),
+                dict(record.metrics),
+                record.reused_from,
+                record.explain,
+                record.error,
+                record.exit_code,
+                None,
+                store,
+                registry,
+            )
+            for name, record in run.steps.items()
+        }
+        return cls(
+            run.id,
+            run.pipeline,
+            run.status.value,
+            steps,
+            dict(run.variant),
+            run.sweep_id,
+            run.error,
+        )
+
+
+@dataclass
+class SweepResult:
+    """A pipeline with variants: one RunResult per combination."""
+
+    sweep_id: str | None
+    status: str
+    runs: list[RunResult]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "sweep": self.sweep_id,
+            "status": self.status,
+            "runs": [{**run.to_json(), "variant": run.variant} for run in self.runs],
+        }

@@ -1,0 +1,505 @@
+"""The scheduler: runs a plan's nodes in dependency order, reusing every result it can.
+
+State: one ``NodeState`` per plan node, whose ``status`` moves
+
+    waiting -> ready -> running -> executed | failed | cancelled
+    waiting -> reused                         (a stored result has the node's fingerprint)
+    waiting -> skipped                        (an upstream node failed, was skipped or cancelled)
+
+Algorithm (all on the calling thread, except the work itself):
+
+1. *Advance*: every waiting node whose upstream nodes are all executed or reused gets its real
+   fingerprint, computed from the actual output digests of those upstream nodes. That is
+   what gives early cutoff: an upstream step that re-executed with identical outputs leaves
+   its dependents' fingerprints unchanged, so they are reused. The new fingerprints are
+   looked up in the local step cache first and then, for the misses, in the registry's
+   team cache with ONE bulk call; hits become ``reused`` and may unblock more nodes, so
+   advancing repeats until nothing changes. A no-change re-run thus touches no network.
+2. *Dispatch*: ready nodes go to a thread pool of ``jobs`` workers. A worker takes the
+   fingerprint's file lock in the state dir, looks in the local cache again (a concurrent
+   run may just have finished the same step: then it reuses it), stages the inputs (blobs
+   fetched from the registry when not local), runs the job on the executor with retries,
+   records the outputs in the local cache and shares them with the registry (blobs, then
+   the cache entry). Outputs are in the store before the cache entry names them, and both
+   are written by rename, so a run killed at any instant loses no completed step.
+3. *Complete*: results come back to the scheduler thread, which updates states; a failed
+   node makes its dependents ``skipped`` on the next advance, independent nodes go on.
+   A node whose reused upstream outputs turn out to be missing or corrupt everywhere sends
+   that upstream node back to be re-executed (once).
+
+Ctrl-C stops the executor's processes, cancels queued work and marks unfinished nodes
+``cancelled``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from modreg.engine.errors import BlobError, MissingBlobError
+from modreg.engine.executors.base import Executor, JobContext, JobResult, StepJob
+from modreg.engine.fingerprint import Fingerprint, explain_change
+from modreg.engine.plan import Plan, StepNode, Upstream
+from modreg.engine.protocol import RegistryProtocol
+from modreg.engine.results import ensure_local
+from modreg.engine.sources import SourceCache
+from modreg.engine.state import StateDir
+from modreg.engine.store import ArtifactStore
+from modreg.registry.schemas import CacheEntryCreate, OutputRef
+
+DONE = frozenset({"executed", "reused"})
+BROKEN = frozenset({"failed", "skipped", "cancelled"})
+WAIT_SECONDS = 0.25
+
+
+class RunObserver(Protocol):
+    """Told about every step status change (live progress)."""
+
+    def step_changed(self, label: str, status: str, detail: str = "") -> None: ...
+
+
+@dataclass
+class RunOptions:
+    """How to run: reuse policy, parallelism, offline."""
+
+    jobs: int | None = None
+    no_reuse: bool = False
+    regenerate: frozenset[str] = frozenset()
+    offline: bool = False
+
+
+@dataclass
+class Workspace:
+    """What the engine works with, assembled by the caller (the CLI or a script)."""
+
+    state: StateDir
+    store: ArtifactStore
+    executor: Executor
+    registry: RegistryProtocol | None = None
+    observer: RunObserver | None = None
+
+
+@dataclass
+class NodeState:
+    status: str = "waiting"
+    fingerprint: Fingerprint | None = None
+    outputs: dict[str, OutputRef] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    metrics_known: bool = True  # False for a registry cache hit: they are in its source run
+    reused_from: str | None = None
+    explain: str | None = None
+    error: str | None = None
+    exit_code: int | None = None
+    log_path: Path | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    forced: str | None = None  # why the cache must not be used
+    shared: bool = True
+    refetched: bool = False
+
+
+@dataclass
+class _Outcome:
+    reused: dict[str, Any] | None = None
+    result: JobResult | None = None
+    missing_from: str | None = None  # node key whose outputs could not be staged
+
+
+class Scheduler:
+    """Executes one plan; see the module docstring for the algorithm."""
+
+    def __init__(self, plan: Plan, workspace: Workspace, options: RunOptions, run_ids: list[str]):
+        self.plan = plan
+        self.ws = workspace
+        self.options = options
+        self.run_ids = run_ids
+        self.states = {key: NodeState() for key in plan.nodes}
+        self.warnings: list[str] = []
+        self.context = JobContext(
+            workspace.store,
+            SourceCache(workspace.state.sources, workspace.registry),
+            workspace.state.root / "scratch",
+        )
+        self.interrupted = False
+
+    # --- the loop -----------------------------------------------------------------------
+
+    def run(self) -> None:
+        jobs = self.options.jobs or self.ws.executor.jobs
+        pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="modreg-step")
+        running: dict[Future[_Outcome], str] = {}
+        try:
+            self._loop(pool, running)
+        except KeyboardInterrupt:
+            self.interrupted = True
+            self._cancel(pool, running)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        self._share_unshared()
+
+    def _loop(self, pool: ThreadPoolExecutor, running: dict[Future[_Outcome], str]) -> None:
+        while True:
+            self._advance()
+            ready = [k for k, s in self.states.items() if s.status == "ready"]
+            self._prefetch(ready)
+            for key in ready:
+                self._set(key, "running")
+                running[pool.submit(self._work, key)] = key
+            if not running:
+                return
+            done, _ = wait(list(running), timeout=WAIT_SECONDS, return_when=FIRST_COMPLETED)
+            for future in done:
+                self._complete(running.pop(future), future.result())
+
+    def _prefetch(self, keys: list[str]) -> None:
+        """Pull the sources of the steps about to run, several at once."""
+        wanted = [(self.plan.nodes[k].module.sha256, self.plan.nodes[k].label) for k in keys]
+        with contextlib.suppress(Exception):  # a missing source fails its step, with the reason
+            self.context.sources.ensure_many(wanted)
+
+    def _cancel(self, pool: ThreadPoolExecutor, running: dict[Future[_Outcome], str]) -> None:
+        self.ws.executor.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
+        for future, key in running.items():
+            if future.done() and not future.cancelled():
+                with contextlib.suppress(Exception):
+                    self._complete(key, future.result())
+        for key, state in self.states.items():
+            if state.status not in DONE | BROKEN:
+                state.status, state.error = "cancelled", "cancelled (interrupted)"
+                self._notify(key)
+
+    # --- advance: fingerprints and lookups ------------------------------------------------
+
+    def _advance(self) -> None:
+        while True:
+            candidates = [key for key in self.plan.nodes if self._settle(key)]
+            if not candidates:
+                return
+            hits = self._lookup(candidates)
+            for key in candidates:
+                if key in hits:
+                    self._mark_reused(key, hits[key])
+                else:
+                    self._mark_ready(key)
+
+    def _settle(self, key: str) -> bool:
+        """Skip a waiting node with a broken upstream; True if its fingerprint is now known."""
+        state = self.states[key]
+        if state.status != "waiting":
+            return False
+        deps = self.plan.nodes[key].deps
+        broken = [dep for dep in deps if self.states[dep].status in BROKEN]
+        if broken:
+            state.status = "skipped"
+            upstream = self.plan.nodes[broken[0]].label
+            state.error = f"skipped: step {upstream!r} {self.states[broken[0]].status}"
+            self._notify(key)
+            return False
+        if not all(self.states[dep].status in DONE for dep in deps):
+            return False
+        outputs = {dep: self.states[dep].outputs for dep in deps}
+        state.fingerprint = self.plan.nodes[key].fingerprint(outputs)
+        return True
+
+    def _reuse_blocker(self, node: StepNode) -> str | None:
+        """Why a node must execute even if a result exists, or None."""
+        if self.states[node.key].forced:
+            return self.states[node.key].forced
+        if self.options.no_reuse:
+            return "--no-reuse"
+        if any(use.step in self.options.regenerate for use in node.users):
+            return "--regenerate"
+        if not node.allow_reuse:
+            return "allow_reuse = false in the module's manifest"
+        return None
+
+    def _lookup(self, keys: list[str]) -> dict[str, dict[str, Any]]:
+        """Stored results for the nodes' fingerprints: local cache, then one registry call."""
+        hits: dict[str, dict[str, Any]] = {}
+        remote: dict[str, str] = {}
+        for key in keys:
+            if self._reuse_blocker(self.plan.nodes[key]) is not None:
+                continue
+            digest = self._fp(key)
+            entry = self._local_hit(digest)
+            if entry is not None:
+                hits[key] = entry
+            else:
+                remote[digest] = key
+        if remote and self.ws.registry is not None and not self.options.offline:
+            hits.update(self._remote_hits(remote))
+        return hits
+
+    def _local_hit(self, fingerprint: str) -> dict[str, Any] | None:
+        entry = self.ws.state.cached(fingerprint)
+        if entry is None:
+            return None
+        try:
+            outputs = {
+                name: OutputRef.model_validate(ref) for name, ref in entry["outputs"].items()
+            }
+        except (KeyError, ValueError, AttributeError):
+            return None
+        if not all(self.ws.store.has_output(ref) for ref in outputs.values()):
+            return None
+        return {**entry, "outputs": outputs, "local": True}
+
+    def _remote_hits(self, remote: dict[str, str]) -> dict[str, dict[str, Any]]:
+        assert self.ws.registry is not None
+        try:
+            entries = self.ws.registry.lookup_cache(sorted(remote))
+        except Exception as exc:  # noqa: BLE001 - a cache miss, not a failed run
+            self.warnings.append(f"registry cache lookup failed, executing instead: {exc}")
+            return {}
+        return {
+            remote[fp]: {
+                "outputs": dict(entry.outputs),
+                "run_id": entry.run_id,
+                "local": False,
+                "shared": True,
+            }
+            for fp, entry in entries.items()
+            if fp in remote
+        }
+
+    def _mark_reused(self, key: str, entry: dict[str, Any]) -> None:
+        state = self.states[key]
+        state.status = "reused"
+        state.outputs = dict(entry["outputs"])
+        state.metrics = dict(entry.get("metrics") or {})
+        state.metrics_known = "metrics" in entry
+        state.reused_from = entry.get("run_id")
+        state.shared = bool(entry.get("shared", True))
+        self._remember_history(key)
+        self._notify(key)
+
+    def _mark_ready(self, key: str) -> None:
+        node, state = self.plan.nodes[key], self.states[key]
+        blocker = self._reuse_blocker(node)
+        last = self.ws.state.last_step(self.plan.runs[node.users[0].run].pipeline.name, node.label)
+        old = Fingerprint.from_dict(last["fingerprint"]) if last and "fingerprint" in last else None
+        assert state.fingerprint is not None
+        reason = explain_change(
+            old, state.fingerprint, last.get("version") if last else None, node.module.version
+        )
+        state.explain = f"{blocker} ({reason})" if blocker else reason
+        state.status = "ready"
+
+    # --- work (on pool threads) -----------------------------------------------------------
+
+    def _fp(self, key: str) -> str:
+        fingerprint = self.states[key].fingerprint
+        assert fingerprint is not None
+        return fingerprint.digest
+
+    def _work(self, key: str) -> _Outcome:
+        node, digest = self.plan.nodes[key], self._fp(key)
+        with self.ws.state.step_lock(digest):
+            if self._reuse_blocker(node) is None and (entry := self._local_hit(digest)):
+                return _Outcome(reused=entry)
+            for _ in range(2):
+                try:
+                    job = self._job(node)
+                except MissingBlobError as exc:
+                    return _Outcome(missing_from=self._producer_of(node, exc.digest))
+                try:
+                    result = self._attempts(node, job)
+                except BlobError as exc:
+                    self.warnings.append(f"step {node.label!r}: {exc}")
+                    continue
+                if result.ok:
+                    self._store_result(node, digest, result)
+                return _Outcome(result=result)
+            return _Outcome(missing_from=self._producer_of(node, ""))
+
+    def _job(self, node: StepNode) -> StepJob:
+        inputs: dict[str, OutputRef | Path] = {}
+        for name, source in node.inputs.items():
+            if isinstance(source, Upstream):
+                ref = self.states[source.node].outputs[source.output]
+                ensure_local(self.ws.store, self._online_registry(), ref)
+                inputs[name] = ref
+            else:
+                inputs[name] = source.path
+        manifest = node.module.manifest
+        optional = frozenset(
+            name for name, port in manifest.interface.outputs.items() if port.optional
+        )
+        outputs = {name: port.type for name, port in manifest.interface.outputs.items()}
+        log_path = self.ws.state.log_path(self.run_ids[node.users[0].run], node.label)
+        return StepJob(
+            node.label,
+            list(manifest.command),
+            node.module.sha256,
+            inputs,
+            node.params,
+            outputs,
+            optional,
+            node.timeout,
+            {},
+            log_path,
+        )
+
+    def _attempts(self, node: StepNode, job: StepJob) -> JobResult:
+        assert job.log_path is not None
+        job.log_path.write_bytes(b"")
+        result = JobResult(None, error="not run")
+        for attempt in range(node.retries + 1):
+            if attempt:
+                with open(job.log_path, "a", encoding="utf-8") as log:
+                    log.write(f"\n[modreg] attempt {attempt + 1} of {node.retries + 1}\n")
+                self._notify(node.key, f"retry {attempt}/{node.retries}")
+            try:
+                result = self.ws.executor.run(job, self.context)
+            except BlobError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - reported as the step's failure
+                result = JobResult(None, error=f"could not run: {exc}", log_path=job.log_path)
+            if result.ok or result.cancelled:
+                break
+        return result
+
+    def _producer_of(self, node: StepNode, digest: str) -> str:
+        for source in node.inputs.values():
+            if isinstance(source, Upstream):
+                ref = self.states[source.node].outputs[source.output]
+                if not digest or ref.digest == digest:
+                    return source.node
+        return next(iter(node.deps))
+
+    def _store_result(self, node: StepNode, fingerprint: str, result: JobResult) -> None:
+        run_id = self.run_ids[node.users[0].run]
+        entry = {
+            "outputs": {name: ref.model_dump(mode="json") for name, ref in result.outputs.items()},
+            "metrics": result.metrics,
+            "run_id": run_id,
+            "step": node.label,
+            "shared": False,
+        }
+        self.ws.state.remember(fingerprint, entry)
+        if self._share(fingerprint, result.outputs, run_id, node.label):
+            self.ws.state.remember(fingerprint, {**entry, "shared": True})
+
+    def _online_registry(self) -> RegistryProtocol | None:
+        return None if self.options.offline else self.ws.registry
+
+    def _share(
+        self, fingerprint: str, outputs: dict[str, OutputRef], run_id: str | None, step: str
+    ) -> bool:
+        """Upload the outputs' blobs and record the cache entry; False if that failed."""
+        registry = self._online_registry()
+        if registry is None:
+            return False
+        try:
+            for ref in outputs.values():
+                for digest in self.ws.store.blobs_of(ref):
+                    self._upload(registry, digest)
+            registry.record_cache(
+                fingerprint, CacheEntryCreate(outputs=outputs, run_id=run_id, step=step)
+            )
+        except Exception as exc:  # noqa: BLE001 - the run still succeeded locally
+            self.warnings.append(
+                f"step {step!r}: could not share its outputs with the registry: {exc}"
+            )
+            return False
+        return True
+
+    def _upload(self, registry: RegistryProtocol, digest: str) -> None:
+        path = self.ws.store.local_path(digest)
+        if path is not None:
+            registry.put_blob(digest, path)
+            return
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="modreg-up-") as temp:
+            copy = Path(temp) / digest
+            self.ws.store.read_to(digest, copy)
+            registry.put_blob(digest, copy)
+
+    def _share_unshared(self) -> None:
+        """Results reused from the local cache that never reached the registry: share them."""
+        for key, state in self.states.items():
+            if state.status == "reused" and not state.shared and state.fingerprint is not None:
+                node = self.plan.nodes[key]
+                if self._share(
+                    state.fingerprint.digest, state.outputs, state.reused_from, node.label
+                ):
+                    entry = self.ws.state.cached(state.fingerprint.digest) or {}
+                    self.ws.state.remember(state.fingerprint.digest, {**entry, "shared": True})
+
+    # --- complete (scheduler thread) ------------------------------------------------------
+
+    def _complete(self, key: str, outcome: _Outcome) -> None:
+        state = self.states[key]
+        if outcome.missing_from is not None:
+            self._refetch(key, outcome.missing_from)
+        elif outcome.reused is not None:
+            self._mark_reused(key, outcome.reused)
+        elif outcome.result is not None:
+            self._finish(key, outcome.result)
+        else:
+            state.status, state.error = "failed", "no result"
+            self._notify(key)
+
+    def _refetch(self, key: str, producer: str) -> None:
+        """Re-execute an upstream node whose reused outputs are gone; then retry ``key``."""
+        upstream = self.states[producer]
+        if upstream.refetched:
+            state = self.states[key]
+            state.status, state.error = (
+                "failed",
+                f"the outputs of step {self.plan.nodes[producer].label!r} are missing",
+            )
+            self._notify(key)
+            return
+        label = self.plan.nodes[producer].label
+        self.warnings.append(f"step {label!r}: stored outputs missing or corrupt; re-executing it")
+        upstream.refetched, upstream.forced, upstream.status = (
+            True,
+            "stored outputs missing or corrupt",
+            "waiting",
+        )
+        self.states[key].status = "waiting"
+
+    def _finish(self, key: str, result: JobResult) -> None:
+        state = self.states[key]
+        state.exit_code, state.log_path = result.exit_code, result.log_path
+        state.started_at, state.ended_at = result.started_at, result.ended_at
+        if result.ok:
+            state.status, state.outputs, state.metrics = "executed", result.outputs, result.metrics
+            self._remember_history(key)
+        else:
+            state.status = "cancelled" if result.cancelled else "failed"
+            state.error = result.error
+        self._notify(key)
+
+    def _remember_history(self, key: str) -> None:
+        """The node's fingerprint becomes the "last run" of each step using it (--explain)."""
+        node, state = self.plan.nodes[key], self.states[key]
+        assert state.fingerprint is not None
+        entry = {"fingerprint": state.fingerprint.to_dict(), "version": node.module.version}
+        for use in node.users:
+            pipeline = self.plan.runs[use.run].pipeline.name
+            if self.ws.state.last_step(pipeline, use.step) != entry:
+                self.ws.state.record_step(pipeline, use.step, entry)
+
+    def _set(self, key: str, status: str) -> None:
+        self.states[key].status = status
+        self._notify(key)
+
+    def _notify(self, key: str, detail: str = "") -> None:
+        observer = self.ws.observer
+        if observer is not None:
+            node = self.plan.nodes[key]
+            for use in node.users:
+                observer.step_changed(
+                    self._label(use.run, use.step), self.states[key].status, detail
+                )
+
+    def _label(self, run: int, step: str) -> str:
+        return step if len(self.plan.runs) == 1 else f"{step} [{run + 1}]"

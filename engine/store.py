@@ -1,0 +1,260 @@
+"""Artifact stores: content-addressed blobs of step outputs.
+
+A file output is one blob named by its sha256. A folder output is a *manifest* blob (see
+``digests.dir_manifest``) plus one blob per file; its digest is the manifest's. Every blob is
+written to a temporary name and renamed into place, so a blob is either complete or absent,
+whatever instant the process dies at. Every read is verified: a blob whose bytes do not match
+its name is dropped and reported (``CorruptBlobError``), and the caller fetches or recomputes it.
+
+``ArtifactStore`` holds that logic over four primitives; ``LocalArtifactStore`` (a folder) and
+``FsspecArtifactStore`` (any fsspec URL: ``s3://…``, ``memory://…``) provide them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import uuid
+from abc import ABC, abstractmethod
+from pathlib import Path, PurePosixPath
+from typing import IO, Any
+
+from modreg.engine.digests import (
+    CHUNK,
+    dir_manifest,
+    read_dir_manifest,
+    sha256_path,
+    walk_files,
+)
+from modreg.engine.errors import CorruptBlobError, MissingBlobError
+from modreg.registry.schemas import OutputRef, PortType
+
+
+def _copy_hashing(source: IO[bytes], dest: IO[bytes]) -> str:
+    digest = hashlib.sha256()
+    while chunk := source.read(CHUNK):
+        digest.update(chunk)
+        dest.write(chunk)
+    return digest.hexdigest()
+
+
+def _safe_relative(rel: str) -> PurePosixPath:
+    path = PurePosixPath(rel)
+    if path.is_absolute() or ".." in path.parts or not path.parts:
+        raise ValueError(f"unsafe path {rel!r} in a folder manifest")
+    return path
+
+
+class ArtifactStore(ABC):
+    """Content-addressed blobs; outputs put in and materialised back out, verified."""
+
+    # --- primitives ---------------------------------------------------------------------
+
+    @abstractmethod
+    def has_blob(self, digest: str) -> bool: ...
+
+    @abstractmethod
+    def put_path(self, path: Path, move: bool = False) -> tuple[str, int]:
+        """Store a file's bytes; (sha256, size). ``move`` lets a store take the file itself."""
+
+    @abstractmethod
+    def _open(self, digest: str) -> IO[bytes]: ...
+
+    @abstractmethod
+    def drop(self, digest: str) -> None:
+        """Forget a blob (it was corrupt)."""
+
+    def local_path(self, digest: str) -> Path | None:
+        """A local file holding the blob, when the store has one (not verified)."""
+        return None
+
+    # --- shared logic -------------------------------------------------------------------
+
+    def put_bytes(self, data: bytes) -> str:
+        """Store bytes; their sha256."""
+        temp = Path(os.environ.get("TMPDIR", "/tmp"), f"modreg-{uuid.uuid4().hex}")
+        temp.write_bytes(data)
+        try:
+            return self.put_path(temp, move=True)[0]
+        finally:
+            temp.unlink(missing_ok=True)
+
+    def put_output(self, path: Path, port_type: PortType | str, move: bool = False) -> OutputRef:
+        """Store a step output (a file, or a folder as manifest + files)."""
+        if PortType(port_type) == PortType.file:
+            digest, size = self.put_path(path, move)
+            return OutputRef(type=PortType.file, digest=digest, size=size)
+        files = {rel: self.put_path(file, move) for rel, file in walk_files(path)}
+        digest = self.put_bytes(dir_manifest(files))
+        total = sum(size for _, size in files.values())
+        return OutputRef(type=PortType.dir, digest=digest, size=total)
+
+    def _open_checked(self, digest: str) -> IO[bytes]:
+        try:
+            return self._open(digest)
+        except FileNotFoundError as exc:
+            raise MissingBlobError(digest, f"blob {digest[:12]} is not in the store") from exc
+
+    def read_to(self, digest: str, dest: Path) -> None:
+        """Copy a blob to ``dest``, verifying it; a corrupt blob is dropped and reported."""
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with self._open_checked(digest) as source, open(dest, "wb") as out:
+            actual = _copy_hashing(source, out)
+        if actual != digest:
+            dest.unlink(missing_ok=True)
+            self.drop(digest)
+            raise CorruptBlobError(
+                digest,
+                f"blob {digest[:12]} was corrupt (its bytes hash to {actual[:12]}); dropped it",
+            )
+
+    def read_bytes(self, digest: str) -> bytes:
+        """A blob's bytes, verified."""
+        with self._open_checked(digest) as source:
+            data = source.read()
+        if hashlib.sha256(data).hexdigest() != digest:
+            self.drop(digest)
+            raise CorruptBlobError(digest, f"blob {digest[:12]} was corrupt; dropped it")
+        return data
+
+    def dir_files(self, digest: str) -> dict[str, tuple[str, int]]:
+        """The files of a folder output, from its manifest blob."""
+        data = self.read_bytes(digest)
+        try:
+            return read_dir_manifest(data)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CorruptBlobError(digest, f"blob {digest[:12]} is not a folder manifest") from exc
+
+    def blobs_of(self, ref: OutputRef) -> list[str]:
+        """Every blob an output consists of (file blobs first, then its manifest)."""
+        if ref.type == PortType.file:
+            return [ref.digest]
+        return [digest for digest, _ in self.dir_files(ref.digest).values()] + [ref.digest]
+
+    def has_output(self, ref: OutputRef) -> bool:
+        """Whether the output's top blob is here (cheap; contents are verified on read)."""
+        return self.has_blob(ref.digest)
+
+    def materialize(self, ref: OutputRef, dest: Path) -> None:
+        """Write an output to ``dest`` (a file, or a folder of files), verified."""
+        if ref.type == PortType.file:
+            self.read_to(ref.digest, dest)
+            return
+        dest.mkdir(parents=True, exist_ok=True)
+        for rel, (digest, _) in self.dir_files(ref.digest).items():
+            self.read_to(digest, dest.joinpath(*_safe_relative(rel).parts))
+
+
+class LocalArtifactStore(ArtifactStore):
+    """Blobs in a local folder: ``ROOT/blobs/ab/abcdef…``, written by rename."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+        self._blobs = self.root / "blobs"
+        self._temp = self.root / "tmp"
+
+    def __repr__(self) -> str:
+        return f"LocalArtifactStore({str(self.root)!r})"
+
+    def _path(self, digest: str) -> Path:
+        return self._blobs / digest[:2] / digest
+
+    def local_path(self, digest: str) -> Path | None:
+        path = self._path(digest)
+        return path if path.exists() else None
+
+    def has_blob(self, digest: str) -> bool:
+        return self._path(digest).exists()
+
+    def put_path(self, path: Path, move: bool = False) -> tuple[str, int]:
+        if move:
+            return self._adopt(path)
+        self._temp.mkdir(parents=True, exist_ok=True)
+        temp = self._temp / uuid.uuid4().hex
+        with open(path, "rb") as source, open(temp, "wb") as out:
+            digest = _copy_hashing(source, out)
+            size = out.tell()
+        self._publish(temp, digest)
+        return digest, size
+
+    def _adopt(self, path: Path) -> tuple[str, int]:
+        """Move a file into the store without copying it, when on the same filesystem."""
+        digest, size = sha256_path(path), path.stat().st_size
+        if self.has_blob(digest):
+            return digest, size
+        self._temp.mkdir(parents=True, exist_ok=True)
+        temp = self._temp / uuid.uuid4().hex
+        try:
+            os.rename(path, temp)
+        except OSError:
+            shutil.copyfile(path, temp)
+        self._publish(temp, digest)
+        return digest, size
+
+    def _publish(self, temp: Path, digest: str) -> None:
+        final = self._path(digest)
+        if final.exists():
+            temp.unlink()
+            return
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(temp, 0o444)
+        os.replace(temp, final)
+
+    def put_bytes(self, data: bytes) -> str:
+        self._temp.mkdir(parents=True, exist_ok=True)
+        temp = self._temp / uuid.uuid4().hex
+        temp.write_bytes(data)
+        digest = hashlib.sha256(data).hexdigest()
+        self._publish(temp, digest)
+        return digest
+
+    def _open(self, digest: str) -> IO[bytes]:
+        return open(self._path(digest), "rb")
+
+    def drop(self, digest: str) -> None:
+        self._path(digest).unlink(missing_ok=True)
+
+
+class FsspecArtifactStore(ArtifactStore):
+    """Blobs under any fsspec URL (``s3://bucket/prefix``, ``memory://x``, ``file:///…``)."""
+
+    def __init__(self, url: str, **storage_options: Any) -> None:
+        import fsspec  # heavy: imported only when a team store is configured
+
+        self.url = url
+        self.fs, root = fsspec.core.url_to_fs(url, **storage_options)
+        self.root = root.rstrip("/")
+
+    def __repr__(self) -> str:
+        return f"FsspecArtifactStore({self.url!r})"
+
+    def _path(self, digest: str) -> str:
+        return f"{self.root}/blobs/{digest[:2]}/{digest}"
+
+    def has_blob(self, digest: str) -> bool:
+        return bool(self.fs.exists(self._path(digest)))
+
+    def put_path(self, path: Path, move: bool = False) -> tuple[str, int]:
+        with open(path, "rb") as source:
+            digest = hashlib.file_digest(source, "sha256").hexdigest()
+        size = path.stat().st_size
+        final = self._path(digest)
+        if not self.fs.exists(final):
+            temp = f"{self.root}/tmp/{uuid.uuid4().hex}"
+            self.fs.makedirs(f"{self.root}/tmp", exist_ok=True)
+            self.fs.makedirs(final.rsplit("/", 1)[0], exist_ok=True)
+            self.fs.put_file(os.fspath(path), temp)
+            self.fs.mv(temp, final)
+        return digest, size
+
+    def _open(self, digest: str) -> IO[bytes]:
+        path = self._path(digest)
+        if not self.fs.exists(path):
+            raise FileNotFoundError(path)
+        return self.fs.open(path, "rb")  # type: ignore[no-any-return]
+
+    def drop(self, digest: str) -> None:
+        path = self._path(digest)
+        if self.fs.exists(path):
+            self.fs.rm(path)
