@@ -1,20 +1,23 @@
 """``pipeline.lock``: the exact module versions a pipeline runs with, beside the pipeline.
 
 The lock maps each step, then each module reference that step uses (one, or several when
-the step has variants), to the version chosen for it: version, commit, archive sha256, and
-the manifest (command and interface) it was checked against. It is YAML with sorted keys,
-so it is byte-for-byte stable and diffs well in git::
+the step has variants), to the exact version chosen for it; each chosen version is listed
+once under ``modules`` with its commit, archive sha256, and the manifest (command and
+interface) it was checked against. It is YAML with sorted keys, so it is byte-for-byte
+stable and diffs well in git::
 
-    lock-version: 1
+    lock-version: 2
     pipeline: digits
     steps:
       prep:
-        vision/prep@^1.2:
-          commit: 3f0c…
-          manifest: {…}
-          module: vision/prep
-          sha256: 9b1e…
-          version: 1.2.0
+        vision/prep@^1.2: vision/prep@1.2.0
+    modules:
+      vision/prep@1.2.0:
+        commit: 3f0c…
+        manifest: {…}
+        path: ''
+        remote: null
+        sha256: 9b1e…
 
 Like cargo, ``modreg run`` keeps every entry whose reference still appears in the pipeline
 and resolves only what is new; ``--locked`` refuses to change the lock instead.
@@ -32,7 +35,7 @@ import yaml
 from modreg.engine.errors import PipelineSpecError, Problem
 from modreg.registry.schemas import Manifest, VersionPublic
 
-LOCK_VERSION = 1
+LOCK_VERSION = 2
 HEADER = (
     "# pipeline.lock: written by modreg; keep it in git. `modreg lock --upgrade` re-resolves.\n"
 )
@@ -62,10 +65,13 @@ class LockedModule:
             version.remote,
         )
 
+    @property
+    def key(self) -> str:
+        """``team/name@version``: how steps refer to this entry."""
+        return f"{self.module}@{self.version}"
+
     def to_dict(self) -> dict[str, Any]:
         return {
-            "module": self.module,
-            "version": self.version,
             "commit": self.commit,
             "sha256": self.sha256,
             "path": self.path,
@@ -74,10 +80,11 @@ class LockedModule:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> LockedModule:
+    def from_dict(cls, key: str, data: dict[str, Any]) -> LockedModule:
+        module, _, version = key.partition("@")
         return cls(
-            data["module"],
-            data["version"],
+            module,
+            version,
             data["commit"],
             data["sha256"],
             Manifest.model_validate(data["manifest"]),
@@ -112,10 +119,18 @@ class Lock:
 
     def to_dict(self) -> dict[str, Any]:
         steps = {
-            step: {ref: module.to_dict() for ref, module in refs.items()}
+            step: {ref: module.key for ref, module in refs.items()}
             for step, refs in self.steps.items()
         }
-        return {"lock-version": LOCK_VERSION, "pipeline": self.pipeline, "steps": steps}
+        modules = {
+            module.key: module.to_dict() for refs in self.steps.values() for module in refs.values()
+        }
+        return {
+            "lock-version": LOCK_VERSION,
+            "pipeline": self.pipeline,
+            "steps": steps,
+            "modules": modules,
+        }
 
     def dumps(self) -> str:
         dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -127,9 +142,10 @@ class Lock:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Lock:
         lock = cls(str(data.get("pipeline", "")))
+        modules = data.get("modules") or {}
         for step, refs in (data.get("steps") or {}).items():
-            for ref, entry in refs.items():
-                lock.put(step, ref, LockedModule.from_dict(entry))
+            for ref, key in refs.items():
+                lock.put(step, ref, LockedModule.from_dict(key, modules[key]))
         return lock
 
 

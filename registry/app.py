@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -18,6 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic.warnings import UnsupportedFieldAttributeWarning
 from sqlalchemy import Engine
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -103,6 +105,10 @@ def _install_handlers(app: FastAPI) -> None:
 
 def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     """A registry app for ``settings``; pass ``engine`` to share one (it is then not disposed)."""
+    # FastAPI wraps body models in Annotated[Model, Body(alias=...)]; pydantic warns that the
+    # alias has no effect when such a model is built lazily (schemas.Wire defers building
+    # for the CLI's sake). It has none either way, so the warning is noise.
+    warnings.filterwarnings("ignore", category=UnsupportedFieldAttributeWarning)
     owned = engine is None
     db_engine = engine if engine is not None else create_db_engine(settings.database_url)
 

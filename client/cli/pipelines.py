@@ -107,11 +107,7 @@ def lock_command(app: App, pipeline: Path, upgrade: str | None, as_json: bool) -
         for step, refs in sorted(lock.steps.items())
         for ref, m in sorted(refs.items())
     ]
-    data = {
-        "lock": str(lock_path(pipeline)),
-        "changed": prepared.lock_changed,
-        "steps": lock.to_dict()["steps"],
-    }
+    data = {"lock": str(lock_path(pipeline)), "changed": prepared.lock_changed, **lock.to_dict()}
     emit(
         data,
         as_json,

@@ -205,7 +205,9 @@ def test_stale_lock_with_locked_fails_and_lock_upgrade_moves_on(env: EngineEnv) 
     upgraded = env.run("lock", pipeline, "--upgrade", "d", "--json")
     assert upgraded.exit_code == 0, upgraded.stderr
     lock = (pipeline.parent / "pipeline.lock").read_text()
-    assert "version: 1.1.0" in lock and f"{env.team}/d@^1.0" not in lock
+    assert f"{env.team}/d@~1.1: {env.team}/d@1.1.0" in lock
+    assert f"{env.team}/d@^1.0" not in lock
+    assert json.loads(upgraded.stdout)["steps"]["d"] == {f"{env.team}/d@~1.1": f"{env.team}/d@1.1.0"}
 
 
 def test_validation_errors_stop_everything_before_running(env: EngineEnv) -> None:
