@@ -23,8 +23,8 @@ if TYPE_CHECKING:
     )
     from modreg.client.gitops import BuiltArchive, ModuleSource, build_archive, module_source
     from modreg.client.http import RegistryClient, problem_error, resolution_error
-    from modreg.client.publish import PublishOutcome, PublishPlan, plan_publish, publish
-    from modreg.client.pull import PullResult, pull
+    from modreg.client.publishing import PublishOutcome, PublishPlan, plan_publish, publish
+    from modreg.client.pulling import PullResult, pull
 
 _EXPORTS = {
     "ClientConfig": "config",
@@ -45,12 +45,12 @@ _EXPORTS = {
     "RegistryClient": "http",
     "problem_error": "http",
     "resolution_error": "http",
-    "PublishOutcome": "publish",
-    "PublishPlan": "publish",
-    "plan_publish": "publish",
-    "publish": "publish",
-    "PullResult": "pull",
-    "pull": "pull",
+    "PublishOutcome": "publishing",
+    "PublishPlan": "publishing",
+    "plan_publish": "publishing",
+    "publish": "publishing",
+    "PullResult": "pulling",
+    "pull": "pulling",
 }
 
 __all__ = [

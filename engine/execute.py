@@ -21,7 +21,7 @@ from typing import Any
 
 from modreg.engine.digests import DigestCache
 from modreg.engine.lock import read_lock, write_lock
-from modreg.engine.plan import Plan, build_plan
+from modreg.engine.plan import Plan, PlannedRun, build_plan
 from modreg.engine.resolve import Resolved, ResolveOptions, resolve_pipelines
 from modreg.engine.results import RunResult, StepResult, SweepResult
 from modreg.engine.runner import NodeState, RunOptions, Scheduler, Workspace
@@ -29,7 +29,6 @@ from modreg.engine.spec import Pipeline, pipeline_to_dict
 from modreg.engine.sweep import Sweep
 from modreg.engine.validate import raise_problems
 from modreg.engine.variants import check, expand
-from modreg.registry.errors import RegistryError
 from modreg.registry.schemas import (
     RunCreate,
     RunStatus,
@@ -92,24 +91,22 @@ def _start_runs(
     if registry is None:
         local_sweep = f"local-s-{uuid.uuid4().hex[:12]}" if sweep else None
         return local_sweep, [f"local-{uuid.uuid4().hex[:12]}" for _ in plan.runs]
-    sweep_id = None
-    if sweep:
-        body = SweepCreate(pipeline=plan.runs[0].pipeline.name, axes=_axes(plan))
-        sweep_id = registry.create_sweep(body).id
-    ids = []
-    for run in plan.runs:
-        lock = plan.lock.restricted_to(
-            {(name, step.uses) for name, step in run.pipeline.steps.items()}
-        )
-        body = RunCreate(
-            pipeline=run.pipeline.name,
-            sweep_id=sweep_id,
-            variant=run.variant,
-            spec=pipeline_to_dict(run.pipeline),
-            lock=lock.to_dict(),
-        )
-        ids.append(registry.create_run(body).id)
-    return sweep_id, ids
+    runs = [_run_create(plan, run) for run in plan.runs]
+    if not sweep:
+        return None, [registry.create_run(body).id for body in runs]
+    name = plan.runs[0].pipeline.name
+    created = registry.create_sweep(SweepCreate(pipeline=name, axes=_axes(plan), runs=runs))
+    return created.id, created.run_ids
+
+
+def _run_create(plan: Plan, run: PlannedRun) -> RunCreate:
+    lock = plan.lock.restricted_to({(name, step.uses) for name, step in run.pipeline.steps.items()})
+    return RunCreate(
+        pipeline=run.pipeline.name,
+        variant=run.variant,
+        spec=pipeline_to_dict(run.pipeline),
+        lock=lock.to_dict(),
+    )
 
 
 def _axes(plan: Plan) -> dict[str, list[Any]]:
@@ -253,19 +250,8 @@ def _record(result: RunResult, scheduler: Scheduler, workspace: Workspace, regis
             started_at=state.started_at,
             ended_at=state.ended_at,
         )
-    bulk = getattr(registry, "record_steps", None) or _no_bulk
-    try:
-        bulk(result.run_id, StepRunBatch(steps=records))
-    except RegistryError:  # a registry without the batch endpoint: one call per step
-        for name, record in records.items():
-            registry.record_step(result.run_id, name, record)
-    registry.finish_run(
-        result.run_id, RunUpdate(status=RunStatus(result.status), ended_at=now, error=result.error)
-    )
-
-
-def _no_bulk(run_id: str, batch: StepRunBatch) -> None:
-    raise RegistryError("this registry client cannot record steps in bulk")
+    finish = RunUpdate(status=RunStatus(result.status), ended_at=now, error=result.error)
+    registry.record_steps(result.run_id, StepRunBatch(steps=records, finish=finish))
 
 
 def _run_index(scheduler: Scheduler, result: RunResult) -> int:

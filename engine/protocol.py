@@ -16,9 +16,7 @@ from modreg.registry.schemas import (
     Resolution,
     RunCreate,
     RunPublic,
-    RunUpdate,
     StepRunBatch,
-    StepRunRecord,
     SweepCreate,
     SweepPublic,
 )
@@ -30,8 +28,6 @@ class RegistryProtocol(Protocol):
     def resolve(self, refs: list[str]) -> list[Resolution]:
         """One bulk call: a Resolution per ref, in order; per-ref errors inside."""
         ...
-
-    def has_blob(self, sha256: str) -> bool: ...
 
     def put_blob(self, sha256: str, path: Path) -> None:
         """Upload a file whose sha256 is known; a no-op when the blob exists."""
@@ -49,12 +45,8 @@ class RegistryProtocol(Protocol):
 
     def create_run(self, run: RunCreate) -> RunPublic: ...
 
-    def record_step(self, run_id: str, step: str, record: StepRunRecord) -> None: ...
-
     def record_steps(self, run_id: str, batch: StepRunBatch) -> None:
-        """Every step of a run in one call (``PUT /runs/{id}/steps``)."""
+        """Every step of a run, and with ``batch.finish`` its end, in one call."""
         ...
-
-    def finish_run(self, run_id: str, update: RunUpdate) -> RunPublic: ...
 
     def get_run(self, run_id: str) -> RunPublic: ...

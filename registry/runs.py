@@ -13,6 +13,7 @@ import re
 import secrets
 from collections import defaultdict
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -125,11 +126,18 @@ def _sweep_public(session: Session, sweep: Sweep) -> SweepPublic:
     )
 
 
-def create_sweep(session: Session, team_id: int, body: SweepCreate) -> SweepPublic:
+def create_sweep(session: Session, who: Identity, team_id: int, body: SweepCreate) -> SweepPublic:
+    """The sweep and its runs in one transaction; ``run_ids`` keep the order of ``runs``."""
     sweep = Sweep(
         id=f"s-{secrets.token_hex(6)}", team_id=team_id, pipeline=body.pipeline, axes=body.axes
     )
     session.add(sweep)
+    session.flush()
+    start = utcnow()
+    for index, run in enumerate(body.runs):
+        # runs list in creation order: a microsecond apart, so the order cannot tie
+        created = start + timedelta(microseconds=index)
+        session.add(_new_run(who, team_id, run.model_copy(update={"sweep_id": sweep.id}), created))
     session.commit()
     session.refresh(sweep)
     return _sweep_public(session, sweep)
@@ -183,14 +191,18 @@ def _get_run(session: Session, run_id: str, who: Identity) -> PipelineRun:
     return run
 
 
+def _new_run(who: Identity, team_id: int, body: RunCreate, created: datetime) -> PipelineRun:
+    return PipelineRun(
+        id=f"r-{secrets.token_hex(6)}", team_id=team_id, pipeline=body.pipeline,
+        sweep_id=body.sweep_id, variant=body.variant, spec=body.spec, lock=body.lock,
+        status=RunStatus.running.value, created_by=who.token_id, created_at=created,
+    )  # fmt: skip
+
+
 def create_run(session: Session, who: Identity, team_id: int, body: RunCreate) -> RunPublic:
     if body.sweep_id is not None:
         _get_sweep(session, body.sweep_id, who)
-    run = PipelineRun(
-        id=f"r-{secrets.token_hex(6)}", team_id=team_id, pipeline=body.pipeline,
-        sweep_id=body.sweep_id, variant=body.variant, spec=body.spec, lock=body.lock,
-        status=RunStatus.running.value, created_by=who.token_id,
-    )  # fmt: skip
+    run = _new_run(who, team_id, body, utcnow())
     session.add(run)
     session.commit()
     session.refresh(run)
@@ -220,25 +232,36 @@ def list_runs(
     return [_run_public(run, team, steps.get(run.id, {}), full=False) for run, team in rows]
 
 
-def update_run(session: Session, run_id: str, who: Identity, body: RunUpdate) -> RunPublic:
-    run = _get_run(session, run_id, who)
+def _apply_update(run: PipelineRun, body: RunUpdate) -> None:
     run.status = body.status.value
     run.error = body.error
     finished = body.status not in (RunStatus.pending, RunStatus.running)
     run.ended_at = body.ended_at or (utcnow() if finished else None)
+
+
+def update_run(session: Session, run_id: str, who: Identity, body: RunUpdate) -> RunPublic:
+    run = _get_run(session, run_id, who)
+    _apply_update(run, body)
     session.add(run)
     session.commit()
     return get_run(session, run_id, who)
 
 
 def put_steps(
-    session: Session, run_id: str, who: Identity, records: dict[str, StepRunRecord]
+    session: Session,
+    run_id: str,
+    who: Identity,
+    records: dict[str, StepRunRecord],
+    finish: RunUpdate | None = None,
 ) -> None:
-    """Insert or replace the records of some steps of a run, in one transaction."""
+    """Insert or replace the records of some steps of a run (and finish it), in one transaction."""
     for step in records:
         _check(_STEP, step, "step name")
-    _get_run(session, run_id, who)
+    run = _get_run(session, run_id, who)
     for _attempt in range(3):
+        if finish is not None:
+            _apply_update(run, finish)
+            session.add(run)
         stmt = select(StepRun).where(StepRun.run_id == run_id, col(StepRun.step).in_(list(records)))
         existing = {row.step: row for row in session.exec(stmt)}
         for step, record in records.items():

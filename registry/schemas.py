@@ -289,12 +289,6 @@ class StepRunRecord(Wire):
     ended_at: datetime | None = None
 
 
-class StepRunBatch(Wire):
-    """Many steps of one run at once (PUT, idempotent): one round trip for a whole run."""
-
-    steps: dict[str, StepRunRecord] = Field(max_length=10000)
-
-
 class RunCreate(Wire):
     pipeline: str
     sweep_id: str | None = None
@@ -307,6 +301,16 @@ class RunUpdate(Wire):
     status: RunStatus
     ended_at: datetime | None = None
     error: str | None = None
+
+
+class StepRunBatch(Wire):
+    """Many steps of one run at once (PUT, idempotent): one round trip for a whole run.
+
+    With ``finish``, the run's final status is set in the same transaction.
+    """
+
+    steps: dict[str, StepRunRecord] = Field(max_length=10000)
+    finish: RunUpdate | None = None
 
 
 class RunPublic(Wire):
@@ -325,8 +329,11 @@ class RunPublic(Wire):
 
 
 class SweepCreate(Wire):
+    """A sweep, and (optionally) all its runs at once, created in this order."""
+
     pipeline: str
     axes: dict[str, list[Any]] = Field(default_factory=dict)
+    runs: list[RunCreate] = Field(default_factory=list, max_length=10000)
 
 
 class SweepPublic(Wire):

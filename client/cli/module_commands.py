@@ -71,7 +71,7 @@ def publish(app: App, path: Path, dry_run: bool, skip_existing: bool, as_json: b
     """
     import tempfile
 
-    from modreg.client.publish import PublishOutcome, plan_publish, upload
+    from modreg.client.publishing import PublishOutcome, plan_publish, upload
 
     with tempfile.TemporaryDirectory(prefix="modreg-publish-") as workdir:
         plan = plan_publish(path, Path(workdir))  # checks everything before any request
@@ -112,7 +112,7 @@ def pull(app: App, ref: str, dest: Path | None, as_json: bool) -> None:
     Example:
         modreg pull vision/prep@^1.2 --dest ./prep
     """
-    from modreg.client.pull import pull as pull_sources
+    from modreg.client.pulling import pull as pull_sources
 
     with output.progress(f"pulling {ref}", enabled=not as_json):
         result = pull_sources(app.client, ref, dest)
@@ -168,7 +168,7 @@ def show(app: App, ref: str, as_json: bool) -> None:
         modreg show vision/prep          # the default, else the highest stable version
         modreg show vision/prep@~1.2
     """
-    from modreg.client.pull import resolve_one
+    from modreg.client.pulling import resolve_one
 
     resolution = resolve_one(app.client, ref)
     for warning in resolution.warnings:

@@ -52,7 +52,7 @@ def put_cache(
 
 @router.post("/sweeps", status_code=201)
 def create_sweep(body: SweepCreate, session: SessionDep, identity: TeamDep) -> SweepPublic:
-    return runs.create_sweep(session, _team_id(identity), body)
+    return runs.create_sweep(session, identity, _team_id(identity), body)
 
 
 @router.get("/sweeps/{sweep_id}")
@@ -100,5 +100,5 @@ def put_step(
 @router.put("/runs/{run_id}/steps", status_code=204)
 def put_steps(run_id: str, body: StepRunBatch, session: SessionDep, identity: TeamDep) -> Response:
     """Every step of a run at once: the engine records a whole run in one round trip."""
-    runs.put_steps(session, run_id, identity, body.steps)
+    runs.put_steps(session, run_id, identity, body.steps, body.finish)
     return Response(status_code=204)

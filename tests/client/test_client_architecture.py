@@ -7,6 +7,7 @@ import inspect
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -79,3 +80,17 @@ def test_client_errors_derive_from_the_one_root() -> None:
         value = getattr(modreg.client, name)
         if inspect.isclass(value) and issubclass(value, Exception):
             assert issubclass(value, ModregError), name
+
+
+@pytest.mark.parametrize("package", ["modreg.client", "modreg.engine", "modreg.registry"])
+def test_exported_names_survive_importing_every_submodule(package: str) -> None:
+    """A submodule named like an exported function would replace it on the package."""
+    root = importlib.import_module(package)
+    folder = Path(root.__file__ or "").parent
+    for path in folder.rglob("*.py"):
+        parts = path.relative_to(folder).with_suffix("").parts
+        if parts[-1] not in ("__init__", "__main__") and "migrations" not in parts:
+            importlib.import_module(".".join((package, *parts)))
+    for name in root.__all__:
+        value = getattr(root, name)
+        assert not inspect.ismodule(value), f"{package}.{name} is a module, not the API"

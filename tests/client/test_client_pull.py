@@ -16,7 +16,7 @@ from factories import make_module_repo
 
 from modreg.client import RegistryClient, publish, pull
 from modreg.client.errors import PullError
-from modreg.client.pull import extract_verified, sources_dir
+from modreg.client.pulling import extract_verified, sources_dir
 from modreg.registry.errors import DigestMismatchError, UnknownBlobError, UnsafeArchiveError
 from modreg.registry.schemas import Manifest, VersionCreate
 

@@ -11,7 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import EngineEnv
+from engine_env import EngineEnv
 
 from modreg.engine import (
     LocalArtifactStore,

@@ -11,7 +11,7 @@ import os
 from collections import Counter
 from pathlib import Path
 
-from conftest import EngineEnv
+from engine_env import EngineEnv
 
 SCRIPT = """\
 import os, sys, time
@@ -207,7 +207,9 @@ def test_stale_lock_with_locked_fails_and_lock_upgrade_moves_on(env: EngineEnv) 
     lock = (pipeline.parent / "pipeline.lock").read_text()
     assert f"{env.team}/d@~1.1: {env.team}/d@1.1.0" in lock
     assert f"{env.team}/d@^1.0" not in lock
-    assert json.loads(upgraded.stdout)["steps"]["d"] == {f"{env.team}/d@~1.1": f"{env.team}/d@1.1.0"}
+    assert json.loads(upgraded.stdout)["steps"]["d"] == {
+        f"{env.team}/d@~1.1": f"{env.team}/d@1.1.0"
+    }
 
 
 def test_validation_errors_stop_everything_before_running(env: EngineEnv) -> None:

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import Result
-from conftest import EngineEnv, Server
-from conftest import _team as new_team
+from engine_env import EngineEnv, Server
+from engine_env import make_team as new_team
 
 from modreg.engine import (
     LocalArtifactStore,

@@ -434,6 +434,29 @@ def test_sweeps_runs_and_steps(api: Api) -> None:
     assert api.client.get("/api/v1/runs", headers=api.as_(api.other)).json() == []
 
 
+def test_a_sweep_with_its_runs_in_one_call(api: Api) -> None:
+    auth = api.as_(api.read)
+    variants = [{"train.params.lr": lr} for lr in (0.3, 0.1, 0.2, 0.05, 0.4)]
+    body = {
+        "pipeline": "digits",
+        "axes": {"train.params.lr": [v["train.params.lr"] for v in variants]},
+        "runs": [{"pipeline": "digits", "variant": v} for v in variants],
+    }
+    sweep = api.client.post("/api/v1/sweeps", json=body, headers=auth)
+    assert sweep.status_code == 201
+    run_ids = sweep.json()["run_ids"]
+    runs = [api.client.get(f"/api/v1/runs/{r}", headers=auth).json() for r in run_ids]
+    assert [r["variant"] for r in runs] == variants, "run_ids keep the order of runs"
+    assert {r["sweep_id"] for r in runs} == {sweep.json()["id"]}
+    step = {"status": "reused", "module": "vision/train", "version": "1.0.0"}
+    batch = {"steps": {"train": step}, "finish": {"status": "failed", "error": "boom"}}
+    answer = api.client.put(f"/api/v1/runs/{run_ids[0]}/steps", json=batch, headers=auth)
+    assert answer.status_code == 204
+    done = api.client.get(f"/api/v1/runs/{run_ids[0]}", headers=auth).json()
+    assert (done["status"], done["error"]) == ("failed", "boom")
+    assert done["ended_at"] and done["steps"]["train"]["status"] == "reused"
+
+
 @pytest.mark.parametrize(
     ("method", "path", "body", "status", "type_"),
     [
