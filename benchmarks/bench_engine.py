@@ -94,7 +94,7 @@ def new_team(url: str, admin: str, name: str) -> str:
 def publish_modules(root: Path, url: str, token: str) -> None:
     from modreg.client.config import ClientConfig
     from modreg.client.http import RegistryClient
-    from modreg.client.publish import publish
+    from modreg.client.publishing import publish
 
     joins = [f"in{i:02d}" for i in range(FAN)]
     modules = {
