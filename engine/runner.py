@@ -48,8 +48,9 @@ from modreg.engine.protocol import RegistryProtocol
 from modreg.engine.results import ensure_local
 from modreg.engine.sources import SourceCache
 from modreg.engine.state import StateDir
+from modreg.engine.step_cache import StepCache
 from modreg.engine.store import ArtifactStore
-from modreg.registry.schemas import CacheEntryCreate, OutputRef
+from modreg.registry.schemas import OutputRef
 
 DONE = frozenset({"executed", "reused"})
 BROKEN = frozenset({"failed", "skipped", "cancelled"})
@@ -119,6 +120,9 @@ class Scheduler:
         self.run_ids = run_ids
         self.states = {key: NodeState() for key in plan.nodes}
         self.warnings: list[str] = []
+        self.cache = StepCache(
+            self._online_registry(), workspace.state, workspace.store, self.warnings
+        )
         self.context = JobContext(
             workspace.store,
             SourceCache(workspace.state.sources, workspace.registry),
@@ -219,53 +223,9 @@ class Scheduler:
         return None
 
     def _lookup(self, keys: list[str]) -> dict[str, dict[str, Any]]:
-        """Stored results for the nodes' fingerprints: local cache, then one registry call."""
-        hits: dict[str, dict[str, Any]] = {}
-        remote: dict[str, str] = {}
-        for key in keys:
-            if self._reuse_blocker(self.plan.nodes[key]) is not None:
-                continue
-            digest = self._fp(key)
-            entry = self._local_hit(digest)
-            if entry is not None:
-                hits[key] = entry
-            else:
-                remote[digest] = key
-        if remote and self.ws.registry is not None and not self.options.offline:
-            hits.update(self._remote_hits(remote))
-        return hits
-
-    def _local_hit(self, fingerprint: str) -> dict[str, Any] | None:
-        entry = self.ws.state.cached(fingerprint)
-        if entry is None:
-            return None
-        try:
-            outputs = {
-                name: OutputRef.model_validate(ref) for name, ref in entry["outputs"].items()
-            }
-        except (KeyError, ValueError, AttributeError):
-            return None
-        if not all(self.ws.store.has_output(ref) for ref in outputs.values()):
-            return None
-        return {**entry, "outputs": outputs, "local": True}
-
-    def _remote_hits(self, remote: dict[str, str]) -> dict[str, dict[str, Any]]:
-        assert self.ws.registry is not None
-        try:
-            entries = self.ws.registry.lookup_cache(sorted(remote))
-        except Exception as exc:  # noqa: BLE001 - a cache miss, not a failed run
-            self.warnings.append(f"registry cache lookup failed, executing instead: {exc}")
-            return {}
-        return {
-            remote[fp]: {
-                "outputs": dict(entry.outputs),
-                "run_id": entry.run_id,
-                "local": False,
-                "shared": True,
-            }
-            for fp, entry in entries.items()
-            if fp in remote
-        }
+        """Stored results for the nodes that may reuse one, by node key."""
+        allowed = {self._fp(k): k for k in keys if self._reuse_blocker(self.plan.nodes[k]) is None}
+        return {allowed[fp]: entry for fp, entry in self.cache.lookup(list(allowed)).items()}
 
     def _mark_reused(self, key: str, entry: dict[str, Any]) -> None:
         state = self.states[key]
@@ -300,7 +260,7 @@ class Scheduler:
     def _work(self, key: str) -> _Outcome:
         node, digest = self.plan.nodes[key], self._fp(key)
         with self.ws.state.step_lock(digest):
-            if self._reuse_blocker(node) is None and (entry := self._local_hit(digest)):
+            if self._reuse_blocker(node) is None and (entry := self.cache.local_hit(digest)):
                 return _Outcome(reused=entry)
             for _ in range(2):
                 try:
@@ -382,55 +342,20 @@ class Scheduler:
             "shared": False,
         }
         self.ws.state.remember(fingerprint, entry)
-        if self._share(fingerprint, result.outputs, run_id, node.label):
+        if self.cache.share(fingerprint, result.outputs, run_id, node.label):
             self.ws.state.remember(fingerprint, {**entry, "shared": True})
 
     def _online_registry(self) -> RegistryProtocol | None:
         return None if self.options.offline else self.ws.registry
 
-    def _share(
-        self, fingerprint: str, outputs: dict[str, OutputRef], run_id: str | None, step: str
-    ) -> bool:
-        """Upload the outputs' blobs and record the cache entry; False if that failed."""
-        registry = self._online_registry()
-        if registry is None:
-            return False
-        try:
-            for ref in outputs.values():
-                for digest in self.ws.store.blobs_of(ref):
-                    self._upload(registry, digest)
-            registry.record_cache(
-                fingerprint, CacheEntryCreate(outputs=outputs, run_id=run_id, step=step)
-            )
-        except Exception as exc:  # noqa: BLE001 - the run still succeeded locally
-            self.warnings.append(
-                f"step {step!r}: could not share its outputs with the registry: {exc}"
-            )
-            return False
-        return True
-
-    def _upload(self, registry: RegistryProtocol, digest: str) -> None:
-        path = self.ws.store.local_path(digest)
-        if path is not None:
-            registry.put_blob(digest, path)
-            return
-        import tempfile
-
-        with tempfile.TemporaryDirectory(prefix="modreg-up-") as temp:
-            copy = Path(temp) / digest
-            self.ws.store.read_to(digest, copy)
-            registry.put_blob(digest, copy)
-
     def _share_unshared(self) -> None:
         """Results reused from the local cache that never reached the registry: share them."""
         for key, state in self.states.items():
             if state.status == "reused" and not state.shared and state.fingerprint is not None:
-                node = self.plan.nodes[key]
-                if self._share(
-                    state.fingerprint.digest, state.outputs, state.reused_from, node.label
-                ):
-                    entry = self.ws.state.cached(state.fingerprint.digest) or {}
-                    self.ws.state.remember(state.fingerprint.digest, {**entry, "shared": True})
+                digest, label = state.fingerprint.digest, self.plan.nodes[key].label
+                if self.cache.share(digest, state.outputs, state.reused_from, label):
+                    entry = self.ws.state.cached(digest) or {}
+                    self.ws.state.remember(digest, {**entry, "shared": True})
 
     # --- complete (scheduler thread) ------------------------------------------------------
 
