@@ -102,7 +102,7 @@ def report(figures: list[CliFigure]) -> None:
         ratio = f.aim_s / f.median_s
         style = "green" if ratio >= 1 else "red"
         table.add_row(*times, f"< {f.aim_s:g} s", f"[{style}]{ratio:.2f}x[/{style}]")
-    Console().print(table)
+    Console(width=max(120, Console().width)).print(table)
 
 
 def main() -> None:

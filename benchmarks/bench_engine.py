@@ -249,7 +249,7 @@ def report(rows: list[tuple[str, float, str, float, str]]) -> None:
         table.add_row(
             name, f"{value:.3f}", floor_name, f"{floor:.3f}", f"{value / floor:.2f}x", aim
         )
-    Console().print(table)
+    Console(width=max(120, Console().width)).print(table)
 
 
 def main() -> None:

@@ -200,7 +200,7 @@ def report(figures: list[Figure]) -> None:
         aim = f"{'<=' if f.lower_is_better else '>='} {f.aim:g} {f.unit}"
         style = "green" if f.ratio >= 1 else "red"
         table.add_row(f.name, f"{f.value:.1f} {f.unit}", aim, f"[{style}]{f.ratio:.2f}x[/{style}]")
-    Console().print(table)
+    Console(width=max(120, Console().width)).print(table)
     load = os.getloadavg()[0]
     print(f"load average {load:.1f} on {os.cpu_count()} CPUs (shared by client and server)")
 

@@ -121,7 +121,7 @@ def print_counts(cold: float, again: float) -> None:
     from rich.console import Console
 
     verdict = "ok" if cold == DISTINCT and again == 0 else "WRONG"
-    Console().print(
+    Console(width=max(120, Console().width)).print(
         f"steps executed: cold sweep {cold:.0f} (must be {DISTINCT}; a naive product runs "
         f"{NAIVE}), no-change re-run {again:.0f} (must be 0) -> {verdict}"
     )
