@@ -26,6 +26,7 @@ and resolves only what is new; ``--locked`` refuses to change the lock instead.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,9 +34,11 @@ from typing import Any
 import yaml
 
 from modreg.engine.errors import PipelineSpecError, Problem
-from modreg.registry.schemas import Manifest, VersionPublic
+from modreg.registry.schemas import COMMIT_PATTERN, SHA256_PATTERN, Manifest, VersionPublic
 
 LOCK_VERSION = 2
+COMMIT = re.compile(COMMIT_PATTERN)
+SHA256 = re.compile(SHA256_PATTERN)
 HEADER = (
     "# pipeline.lock: written by modreg; keep it in git. `modreg lock --upgrade` re-resolves.\n"
 )
@@ -82,6 +85,9 @@ class LockedModule:
     @classmethod
     def from_dict(cls, key: str, data: dict[str, Any]) -> LockedModule:
         module, _, version = key.partition("@")
+        for name, pattern in (("commit", COMMIT), ("sha256", SHA256)):
+            if not isinstance(data[name], str) or not pattern.match(data[name]):
+                raise ValueError(f"{key}: {name} {data[name]!r} is not a hex digest")
         return cls(
             module,
             version,

@@ -2,9 +2,13 @@
 
 For every (step, reference) a pipeline and all its variants use, the entry of the lock is
 kept while the reference is unchanged; only references the lock lacks (or that
-``--upgrade`` names) are sent to the registry, all in one ``resolve`` call. ``--locked``
-turns "the lock would change" into an error, and ``--offline`` turns "something needs
-resolving" into an error that says what is missing.
+``--upgrade`` names) are resolved. ``--locked`` turns "the lock would change" into an error,
+and ``--offline`` turns "something needs resolving" into an error that says what is missing.
+
+Online, the same single ``resolve`` call also carries an exact pin (``team/name@X.Y.Z``) for
+every version the lock keeps: the answers say which of them are yanked or deprecated (a
+warning; the locked version is still used), and a locked commit or archive digest that no
+longer matches the registry's is a problem, since published versions never change.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from modreg.engine.lock import Lock, LockedModule
 from modreg.engine.protocol import RegistryProtocol
 from modreg.engine.spec import Pipeline
 from modreg.registry.errors import ModregError
+from modreg.registry.schemas import Resolution
 from modreg.registry.versioning import parse_ref
 
 
@@ -115,11 +120,13 @@ def resolve_pipelines(
     result.problems += list(problems)
     result.refs.update(problems)
     refs = sorted({ref for _, ref in wanted} - bad)
-    if not refs:
+    pins = {} if options.offline or registry is None else _pins(result.lock, wanted)
+    if not refs and not pins:
         return result
     if registry is None:
         raise OfflineError("no registry to resolve module references with")
-    answers = {answer.ref: answer for answer in registry.resolve(refs)}
+    answers = {answer.ref: answer for answer in registry.resolve(refs + sorted(pins))}
+    _check_pins(result, pins, answers, needed)
     for step, ref in sorted(wanted):
         answer = answers.get(ref)
         if answer is None:
@@ -135,3 +142,43 @@ def resolve_pipelines(
         result.changed = True
         result.warnings += [f"step {step!r}: {warning}" for warning in answer.warnings]
     return result
+
+
+def _pins(lock: Lock, wanted: set[tuple[str, str]]) -> dict[str, list[tuple[str, str]]]:
+    """``team/name@version`` of every locked entry kept, with the (step, ref)s using it."""
+    pins: dict[str, list[tuple[str, str]]] = {}
+    for step, refs in sorted(lock.steps.items()):
+        for ref, module in sorted(refs.items()):
+            if (step, ref) not in wanted:
+                pins.setdefault(module.key, []).append((step, ref))
+    return pins
+
+
+def _check_pins(
+    result: Resolved,
+    pins: dict[str, list[tuple[str, str]]],
+    answers: dict[str, Resolution],
+    needed: dict[tuple[str, str], Pipeline],
+) -> None:
+    """Warn about yanked or deprecated locked versions; a changed one is a problem."""
+    for key, users in sorted(pins.items()):
+        answer, (step, ref) = answers.get(key), users[0]
+        locked = result.lock.get(step, ref)
+        if answer is None or locked is None:
+            continue
+        found = answer.version
+        if found is None:
+            detail = (answer.error or {}).get("detail") or "not found"
+            message = f"pipeline.lock names {key}, which the registry cannot give: {detail}"
+        elif (found.commit, found.sha256) != (locked.commit, locked.sha256):
+            message = (
+                f"pipeline.lock names {key} at commit {locked.commit[:12]} (archive "
+                f"{locked.sha256[:12]}), but the registry has commit {found.commit[:12]} "
+                f"(archive {found.sha256[:12]}); check the lock, or `modreg lock --upgrade {step}`"
+            )
+        else:
+            result.warnings += [f"step {s!r}: {w}" for s, _ in users for w in answer.warnings]
+            continue
+        problem = needed[(step, ref)].problem(message, step, "uses")
+        result.problems.append(problem)
+        result.refs[problem] = (step, ref)

@@ -275,3 +275,37 @@ def test_runs_show_list_and_clone_reproduce_a_run(env: EngineEnv) -> None:
     assert env.run("runs", "clone", body["run"], "--to", clone).exit_code == 0
     again = run_json(env, clone / "pipeline.yaml", "--locked")
     assert set(statuses(again).values()) == {"reused"}
+
+
+def test_a_locked_version_yanked_later_still_runs_with_a_warning(env: EngineEnv) -> None:
+    pipeline = publish_chain(env)
+    run_json(env, pipeline)
+    with env.client() as client:
+        client.yank(f"{env.team}/d", "1.0.0", "broken on big inputs")
+    again = env.run("run", pipeline, "--json")
+    assert again.exit_code == 0, again.stderr
+    assert json.loads(again.stdout)["steps"]["d"]["version"] == "1.0.0"
+    assert (
+        f"warning: step 'd': {env.team}/d@1.0.0 is yanked; it is used only because it was pinned"
+        in again.stderr
+    )
+    offline = env.run("run", pipeline, "--offline", "--json")
+    assert offline.exit_code == 0 and "yanked" not in offline.stderr  # nothing to ask offline
+
+
+def test_a_lock_that_disagrees_with_the_registry_is_refused(env: EngineEnv) -> None:
+    pipeline = publish_chain(env)
+    run_json(env, pipeline)
+    lock = pipeline.parent / "pipeline.lock"
+    text = lock.read_text()
+    locked_sha = text.split("sha256: ", 1)[1][:64]
+    lock.write_text(text.replace(locked_sha, "ab" * 32, 1))
+    result = env.run("run", pipeline)
+    assert result.exit_code == 1
+    assert "but the registry has commit" in result.stderr
+    assert "(archive abababababab)" in result.stderr
+    lock.write_text(text.replace(locked_sha, "0" * 64, 1))  # YAML reads that as a number
+    unreadable = env.run("run", pipeline)
+    assert unreadable.exit_code == 1
+    assert "unreadable lock" in unreadable.stderr and "is not a hex digest" in unreadable.stderr
+    assert env.executions().count("a") == 1, "nothing ran after the first run"
