@@ -63,7 +63,10 @@ def prepare(
     """Resolve and validate every combination (``--set`` values, ``--vary`` axes); lock."""
     expansion = expand(pipeline, values, vary)
     variants = expansion.variants
-    lock = read_lock(lock_file) if lock_file is not None else None
+    # a full --upgrade re-resolves everything: it needs nothing from the old lock, which
+    # is how an unreadable lock gets replaced
+    whole_upgrade = options.upgrade and not options.upgrade_steps
+    lock = read_lock(lock_file) if lock_file is not None and not whole_upgrade else None
     online = None if options.offline else registry
     resolved = resolve_pipelines([p for _, p in variants], lock, online, options)
     raise_problems(check(expansion, resolved))

@@ -173,7 +173,7 @@ def read_lock(path: Path) -> Lock | None:
             raise ValueError(f"unsupported lock-version {data.get('lock-version')!r}")
         return Lock.from_dict(data)
     except (yaml.YAMLError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        message = f"unreadable lock ({exc}); delete it or run `modreg lock --upgrade`"
+        message = f"unreadable lock ({exc}); `modreg lock --upgrade` writes it anew"
         raise PipelineSpecError([Problem(message, source=path.name)]) from exc
 
 

@@ -308,4 +308,7 @@ def test_a_lock_that_disagrees_with_the_registry_is_refused(env: EngineEnv) -> N
     unreadable = env.run("run", pipeline)
     assert unreadable.exit_code == 1
     assert "unreadable lock" in unreadable.stderr and "is not a hex digest" in unreadable.stderr
+    assert "`modreg lock --upgrade` writes it anew" in unreadable.stderr
+    assert env.run("lock", pipeline, "--upgrade").exit_code == 0, "the advice works"
+    assert run_json(env, pipeline)["status"] == "succeeded"
     assert env.executions().count("a") == 1, "nothing ran after the first run"
