@@ -160,15 +160,18 @@ def runs_logs(app: App, run_id: str, step: str) -> None:
         sys.stdout.write(path.read_text(encoding="utf-8", errors="replace"))
 
 
-@runs_group.command("download")
-@click.argument("run_id", metavar="RUN")
-@click.option("--step", help="Only this step's outputs.")
-@click.option(
+dest_option = click.option(
     "--to",
     "dest",
     type=click.Path(file_okay=False, path_type=Path),
     help="Folder (default: ./RUN).",
 )
+
+
+@runs_group.command("download")
+@click.argument("run_id", metavar="RUN")
+@click.option("--step", help="Only this step's outputs.")
+@dest_option
 @json_option
 @pass_app
 def runs_download(
@@ -199,12 +202,7 @@ def runs_download(
 
 @runs_group.command("clone")
 @click.argument("run_id", metavar="RUN")
-@click.option(
-    "--to",
-    "dest",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Folder (default: ./RUN).",
-)
+@dest_option
 @pass_app
 def runs_clone(app: App, run_id: str, dest: Path | None) -> None:
     """Write a pipeline.yaml + pipeline.lock that reproduce a run exactly.
