@@ -26,6 +26,7 @@ from modreg.engine.resolve import Resolved, ResolveOptions, resolve_pipelines
 from modreg.engine.results import RunResult, StepResult, SweepResult
 from modreg.engine.runner import NodeState, RunOptions, Scheduler, Workspace
 from modreg.engine.spec import Pipeline, pipeline_to_dict
+from modreg.engine.step_cache import upload_blob
 from modreg.engine.sweep import Sweep
 from modreg.engine.validate import raise_problems
 from modreg.engine.variants import check, expand
@@ -223,9 +224,7 @@ def _log_digest(workspace: Workspace, registry: Any, path: str | None) -> str | 
         return None
     try:
         digest, _ = workspace.store.put_path(Path(path))
-        local = workspace.store.local_path(digest)
-        if local is not None:
-            registry.put_blob(digest, local)
+        upload_blob(registry, workspace.store, digest)
         return digest
     except Exception:  # noqa: BLE001 - the log stays local
         return None

@@ -90,7 +90,7 @@ class StepCache:
         try:
             for ref in outputs.values():
                 for digest in self.store.blobs_of(ref):
-                    self._upload(self.registry, digest)
+                    upload_blob(self.registry, self.store, digest)
             entry = CacheEntryCreate(outputs=outputs, run_id=run_id, step=step)
             self.registry.record_cache(fingerprint, entry)
         except Exception as exc:  # noqa: BLE001 - the run still succeeded locally
@@ -100,12 +100,14 @@ class StepCache:
             return False
         return True
 
-    def _upload(self, registry: RegistryProtocol, digest: str) -> None:
-        path = self.store.local_path(digest)
-        if path is not None:
-            registry.put_blob(digest, path)
-            return
-        with tempfile.TemporaryDirectory(prefix="modreg-up-") as temp:
-            copy = Path(temp) / digest
-            self.store.read_to(digest, copy)
-            registry.put_blob(digest, copy)
+
+def upload_blob(registry: RegistryProtocol, store: ArtifactStore, digest: str) -> None:
+    """Give the registry one blob of the store (a no-op when the registry has it)."""
+    path = store.local_path(digest)
+    if path is not None:
+        registry.put_blob(digest, path)
+        return
+    with tempfile.TemporaryDirectory(prefix="modreg-up-") as temp:
+        copy = Path(temp) / digest
+        store.read_to(digest, copy)
+        registry.put_blob(digest, copy)

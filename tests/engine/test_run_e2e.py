@@ -312,3 +312,16 @@ def test_a_lock_that_disagrees_with_the_registry_is_refused(env: EngineEnv) -> N
     assert env.run("lock", pipeline, "--upgrade").exit_code == 0, "the advice works"
     assert run_json(env, pipeline)["status"] == "succeeded"
     assert env.executions().count("a") == 1, "nothing ran after the first run"
+
+
+def test_an_fsspec_store_shares_outputs_and_logs_with_the_team(env: EngineEnv) -> None:
+    pipeline = publish_chain(env)
+    store = f"file://{env.root / 'team-store'}"
+    body = run_json(env, pipeline, "--store", store)
+    assert set(statuses(body).values()) == {"executed"}
+    logs = env.run("runs", "logs", body["run"], "a", user="bob")
+    assert logs.exit_code == 0, logs.stderr
+    out = env.root / "bob-download"
+    download = env.run("runs", "download", body["run"], "--step", "c", "--to", out, user="bob")
+    assert download.exit_code == 0, download.stderr
+    assert (out / "c" / "out").read_text() == "raw|a1|b|c"
