@@ -11,6 +11,7 @@ the executor and the state folder come in as a ``Workspace``.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -19,14 +20,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from modreg.engine.digests import DigestCache
+from modreg.engine.digests import DigestCache, sha256_path
 from modreg.engine.lock import read_lock, write_lock
 from modreg.engine.plan import Plan, PlannedRun, build_plan
+from modreg.engine.protocol import RegistryProtocol
 from modreg.engine.resolve import Resolved, ResolveOptions, resolve_pipelines
 from modreg.engine.results import RunResult, StepResult, SweepResult
 from modreg.engine.runner import NodeState, RunOptions, Scheduler, Workspace
 from modreg.engine.spec import Pipeline, pipeline_to_dict
-from modreg.engine.step_cache import upload_blob
 from modreg.engine.sweep import Sweep
 from modreg.engine.validate import raise_problems
 from modreg.engine.variants import check, expand
@@ -219,12 +220,13 @@ def _fill_remote_metrics(results: list[RunResult], scheduler: Scheduler, registr
             step.metrics = dict(match[0].metrics) if match else {}
 
 
-def _log_digest(workspace: Workspace, registry: Any, path: str | None) -> str | None:
+def _log_digest(registry: RegistryProtocol, path: str | None) -> str | None:
+    """Give the registry a step's log (a local file) as a blob; its digest, or None."""
     if not path or not Path(path).exists():
         return None
     try:
-        digest, _ = workspace.store.put_path(Path(path))
-        upload_blob(registry, workspace.store, digest)
+        digest = sha256_path(Path(path))
+        registry.put_blob(digest, Path(path))
         return digest
     except Exception:  # noqa: BLE001 - the log stays local
         return None
@@ -246,7 +248,7 @@ def _record(result: RunResult, scheduler: Scheduler, workspace: Workspace, regis
             exit_code=step.exit_code,
             error=step.error,
             explain=step.explain,
-            log_digest=_log_digest(workspace, registry, step.log_path)
+            log_digest=_log_digest(registry, step.log_path)
             if step.status in {"executed", "failed"}
             else None,
             started_at=state.started_at,
@@ -316,6 +318,11 @@ def run_pipeline(
     """Validate, resolve, lock and run a pipeline; a SweepResult for a sweep or variants."""
     options = options or RunOptions()
     resolve = resolve or ResolveOptions(offline=options.offline)
+    if options.offline or resolve.offline:
+        # offline means no registry anywhere: sources, results and downloads included
+        options = dataclasses.replace(options, offline=True)
+        resolve = dataclasses.replace(resolve, offline=True)
+        workspace = dataclasses.replace(workspace, registry=None)
     prepared = prepare(pipeline, workspace.registry, lock_file, resolve, values, vary)
     digests = DigestCache(workspace.state.digests_file)
     plan = build_plan(prepared.variants, prepared.resolved.lock, digests)

@@ -166,6 +166,7 @@ class Scheduler:
             self.context.sources.ensure_many(wanted)
 
     def _cancel(self, pool: ThreadPoolExecutor, running: dict[Future[_Outcome], str]) -> None:
+        self.context.cancelled.set()
         self.ws.executor.cancel()
         pool.shutdown(wait=True, cancel_futures=True)
         for future, key in running.items():

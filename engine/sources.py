@@ -15,8 +15,7 @@ from pathlib import Path
 
 from modreg.engine.errors import OfflineError
 from modreg.engine.protocol import RegistryProtocol
-from modreg.registry.archive import safe_extract, sha256_file
-from modreg.registry.errors import DigestMismatchError
+from modreg.registry.archive import safe_extract
 
 PULL_THREADS = 4
 
@@ -47,10 +46,7 @@ class SourceCache:
         self.root.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=self.root, prefix=".pull-") as temp:
             archive = Path(temp) / "archive.tar.gz"
-            self.registry.get_blob(sha256, archive)
-            actual = sha256_file(archive)
-            if actual != sha256:
-                raise DigestMismatchError(f"module archive {sha256[:12]} arrived as {actual[:12]}")
+            self.registry.get_blob(sha256, archive)  # verifies the digest
             safe_extract(archive, dest, exist_ok=True)
         return dest
 

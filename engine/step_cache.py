@@ -90,7 +90,7 @@ class StepCache:
         try:
             for ref in outputs.values():
                 for digest in self.store.blobs_of(ref):
-                    upload_blob(self.registry, self.store, digest)
+                    _upload_blob(self.registry, self.store, digest)
             entry = CacheEntryCreate(outputs=outputs, run_id=run_id, step=step)
             self.registry.record_cache(fingerprint, entry)
         except Exception as exc:  # noqa: BLE001 - the run still succeeded locally
@@ -101,7 +101,7 @@ class StepCache:
         return True
 
 
-def upload_blob(registry: RegistryProtocol, store: ArtifactStore, digest: str) -> None:
+def _upload_blob(registry: RegistryProtocol, store: ArtifactStore, digest: str) -> None:
     """Give the registry one blob of the store (a no-op when the registry has it)."""
     path = store.local_path(digest)
     if path is not None:

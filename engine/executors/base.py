@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -67,11 +68,16 @@ class JobResult:
 
 @dataclass
 class JobContext:
-    """What a job may use: the artifact store, the module sources, a scratch root."""
+    """What a job may use: the artifact store, the module sources, a scratch root.
+
+    ``cancelled`` belongs to one run: once set (Ctrl-C), no job of that run starts, and
+    jobs that were running report ``cancelled``. A later run gets a fresh context.
+    """
 
     store: ArtifactStore
     sources: SourceCache
     scratch_root: Path
+    cancelled: threading.Event = field(default_factory=threading.Event)
 
 
 class Executor(ABC):
@@ -84,7 +90,7 @@ class Executor(ABC):
         """Run one job to the end (or its timeout) and return its result."""
 
     def cancel(self) -> None:  # noqa: B027 - optional for executors with nothing to stop
-        """Stop every running job (Ctrl-C)."""
+        """Stop every running job (Ctrl-C; the run has set its context's ``cancelled``)."""
 
     def close(self) -> None:  # noqa: B027
         """Release what the executor holds."""

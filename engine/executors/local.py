@@ -73,7 +73,6 @@ class LocalExecutor(Executor):
         self.jobs = max(1, jobs or os.cpu_count() or 1)
         self._running: set[subprocess.Popen[bytes]] = set()
         self._lock = threading.Lock()
-        self._cancelled = False
         self._preexec = _death_signal()
 
     def __repr__(self) -> str:
@@ -101,8 +100,8 @@ class LocalExecutor(Executor):
         metrics_path = scratch / "metrics.json"
         env = {**os.environ, **job.env, "MODREG_METRICS": str(metrics_path)}
         argv = fill_command(job.command, paths)
-        exit_code, timed_out = self._spawn(argv, scratch / "work", env, job)
-        if self._cancelled:
+        exit_code, timed_out = self._spawn(argv, scratch / "work", env, job, context.cancelled)
+        if context.cancelled.is_set():
             return JobResult(exit_code, error="cancelled", cancelled=True)
         if timed_out:
             return JobResult(exit_code, error=f"timed out after {job.timeout:g}s", timed_out=True)
@@ -124,12 +123,17 @@ class LocalExecutor(Executor):
         return JobResult(0, outputs=refs, metrics=metrics)
 
     def _spawn(
-        self, argv: list[str], cwd: Path, env: dict[str, str], job: StepJob
+        self,
+        argv: list[str],
+        cwd: Path,
+        env: dict[str, str],
+        job: StepJob,
+        cancelled: threading.Event,
     ) -> tuple[int, bool]:
         """Run the process to its end or timeout; (exit code, timed out)."""
         log_path = job.log_path or cwd.parent / "log.txt"
         with open(log_path, "ab") as log:
-            if self._cancelled:
+            if cancelled.is_set():
                 return -signal.SIGTERM, False
             try:
                 process = subprocess.Popen(
@@ -158,7 +162,6 @@ class LocalExecutor(Executor):
                     self._running.discard(process)
 
     def cancel(self) -> None:
-        self._cancelled = True
         with self._lock:
             running = list(self._running)
         for process in running:
