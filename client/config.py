@@ -132,13 +132,19 @@ def write_private_file(path: Path, text: str) -> None:
 
 
 def save_login(url: str, token: str | None, env: Mapping[str, str] | None = None) -> Path:
-    """Make ``url`` the default registry and remember its token; returns the file's path."""
+    """Make ``url`` the default registry and remember its token; returns the file's path.
+
+    ``token=None`` keeps whatever token is saved for ``url``; ``""`` forgets it.
+    """
     path = config_dir(env) / CONFIG_NAME
     data = read_config_file(path)
     url = normalize_url(url)
     saved = data.get("tokens")
     saved = saved if isinstance(saved, dict) else {}
-    tokens = {k: v for k, v in saved.items() if isinstance(v, str) and not _same_url(k, url)}
+    tokens = {k: v for k, v in saved.items() if isinstance(v, str)}
+    kept = next((v for k, v in tokens.items() if _same_url(k, url)), None)
+    tokens = {k: v for k, v in tokens.items() if not _same_url(k, url)}
+    token = kept if token is None else token
     if token:
         tokens[url] = token
     write_private_file(path, _render(url, tokens))

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from modreg.client.config import ClientConfig, normalize_url
 from modreg.client.errors import RegistryUnavailableError
@@ -254,11 +254,24 @@ class RegistryClient:
     def _model(self, model: type[M], method: str, path: str, **kwargs: Any) -> M:
         idempotent = kwargs.pop("idempotent", method in ("GET", "HEAD", "PUT"))
         response = self._send(method, path, idempotent=idempotent, **kwargs)
-        return model.model_validate_json(response.content)
+        try:
+            return model.model_validate_json(response.content)
+        except ValidationError as exc:
+            raise self._not_modreg(method, path) from exc
 
     def _models(self, model: type[M], path: str, **kwargs: Any) -> list[M]:
         response = self._send("GET", path, idempotent=True, **kwargs)
-        return [model.model_validate(item) for item in response.json()]
+        try:
+            return [model.model_validate(item) for item in response.json()]
+        except (ValidationError, ValueError, TypeError) as exc:
+            raise self._not_modreg("GET", path) from exc
+
+    def _not_modreg(self, method: str, path: str) -> RegistryUnavailableError:
+        """A 2xx answer that is not a modreg document: a proxy page, the wrong port."""
+        return RegistryUnavailableError(
+            f"{self.url} answered {method} {API_PREFIX}{path} with something that is not a "
+            "modreg response; is this the registry's URL?"
+        )
 
     def _download(self, path: str, dest: Path, expected_sha256: str) -> int:
         """Stream ``path`` into ``dest`` atomically, verifying its sha256; returns its size."""

@@ -38,9 +38,14 @@ def init(app: App, name: str | None, version: str, description: str) -> None:
     Example:
         modreg init --name vision/prep --version 1.0.0
     """
+    from modreg.client.errors import ClientError
     from modreg.client.scaffold import guess_script, manifest_text, slug, write_manifest
+    from modreg.registry.versioning import canonical_version
 
     folder = Path.cwd()
+    if (folder / "modreg.toml").exists():  # checked before asking the registry anything
+        raise ClientError(f"{folder / 'modreg.toml'}: already exists; not overwriting it")
+    canonical_version(version)
     name = name or f"{_token_team(app)}/{slug(folder.name)}"
     path = write_manifest(folder, manifest_text(name, version, description, guess_script(folder)))
     output.print_message(f"Wrote {path}: edit the command and the interface, then `modreg publish`")

@@ -83,7 +83,7 @@ def login(app: App, url: str, token: str | None) -> None:
     from modreg.client.http import RegistryClient
     from modreg.registry.errors import AuthenticationError
 
-    token = token or app.token or _prompt_token()
+    token = token if token is not None else app.token or _env_token() or _prompt_token()
     with RegistryClient(url, token) as client:
         identity = client.whoami()
     if token and not identity.authenticated:
@@ -92,6 +92,12 @@ def login(app: App, url: str, token: str | None) -> None:
     who = f"team {identity.team} ({identity.scope})" if identity.team else "anonymous"
     who = "admin" if identity.admin else who
     output.print_message(f"Logged in to {client.url} as {who}; saved in {path}")
+
+
+def _env_token() -> str | None:
+    import os
+
+    return os.environ.get("MODREG_TOKEN") or None
 
 
 def _prompt_token() -> str | None:

@@ -107,3 +107,13 @@ def test_urls_are_normalised(raw: str, expected: str) -> None:
 def test_bad_urls_are_refused(raw: str) -> None:
     with pytest.raises(ConfigError, match="invalid registry URL"):
         normalize_url(raw)
+
+
+def test_a_login_without_a_token_keeps_the_saved_one(isolated_home: Path) -> None:
+    environ = {"XDG_CONFIG_HOME": str(isolated_home / "config")}
+    save_login(FILE_URL, "file-token", env=environ)
+    save_login(ENV_URL, None, env=environ)  # switch registries without a token
+    save_login(FILE_URL, None, env=environ)  # and back: the token is still there
+    assert load_config(env=environ) == ClientConfig(FILE_URL, "file-token")
+    save_login(FILE_URL, "", env=environ)  # an explicit empty token forgets it
+    assert load_config(env=environ).token is None

@@ -97,6 +97,17 @@ def test_idempotent_calls_are_retried_on_503(scripted: Any) -> None:
     assert server.seen == ["GET /api/v1/health"] * 3
 
 
+@pytest.mark.parametrize("call", ["health", "search_modules"])
+def test_an_answer_that_is_not_modreg_is_one_clear_error(scripted: Any, call: str) -> None:
+    page = (200, {"Content-Type": "text/html"}, b"<html>please log in</html>")
+    server = scripted(page)
+    with RegistryClient(server.url) as client, pytest.raises(RegistryUnavailableError) as info:
+        getattr(client, call)()
+    assert "with something that is not a modreg response; is this the registry's URL?" in str(
+        info.value
+    )
+
+
 def test_non_idempotent_calls_are_sent_once(scripted: Any) -> None:
     server = scripted(
         _json(503, {}), _json(201, {"name": "x", "created_at": "2024-01-01T00:00:00Z"})
