@@ -22,7 +22,6 @@ from modreg.client.output import emit, print_json, print_message, print_table, p
 
 if TYPE_CHECKING:
     from modreg.engine import RunResult, SweepResult, Workspace
-    from modreg.engine.errors import PipelineSpecError
 
 EXIT_INTERRUPTED = 130
 COUNTED = ("executed", "reused", "failed", "skipped")
@@ -53,13 +52,6 @@ def _workspace(app: App, store_url: str | None, jobs: int | None, offline: bool)
     return Workspace(state, store, LocalExecutor(jobs), registry)
 
 
-def _print_problems(error: PipelineSpecError) -> None:
-    count = len(error.problems)
-    click.echo(f"error: {count} problem{'s' if count != 1 else ''} in the pipeline:", err=True)
-    for problem in error.problems:
-        click.echo(f"  {problem}", err=True)
-
-
 # --- lock ---------------------------------------------------------------------------------
 
 
@@ -84,7 +76,6 @@ def lock_command(app: App, pipeline: Path, upgrade: str | None, as_json: bool) -
         modreg lock pipeline.yaml --upgrade train
     """
     from modreg.engine import (
-        PipelineSpecError,
         ResolveOptions,
         load_pipeline,
         lock_path,
@@ -93,12 +84,8 @@ def lock_command(app: App, pipeline: Path, upgrade: str | None, as_json: bool) -
 
     steps = frozenset({upgrade}) if upgrade else frozenset()
     options = ResolveOptions(upgrade=upgrade is not None, upgrade_steps=steps)
-    try:
-        spec = load_pipeline(pipeline)
-        prepared = lock_pipeline(spec, app.client, lock_path(pipeline), options)
-    except PipelineSpecError as exc:
-        _print_problems(exc)
-        sys.exit(1)
+    spec = load_pipeline(pipeline)
+    prepared = lock_pipeline(spec, app.client, lock_path(pipeline), options)
     for warning in prepared.resolved.warnings:
         print_warning(warning)
     lock = prepared.resolved.lock
@@ -216,47 +203,33 @@ def run_command(
                                  --vary 'train.params.lr=0.1,0.01'
     """
     from modreg.engine import (
-        PipelineSpecError,
         ResolveOptions,
         RunOptions,
+        load_pipeline,
         lock_path,
         run_pipeline,
     )
 
     values, axes = parse_sets(sets), parse_vary(vary)
+    spec = load_pipeline(pipeline)  # the file's own problems come before any config
     workspace = _workspace(app, store_url, jobs, offline)
     options = RunOptions(
         jobs=jobs, no_reuse=no_reuse, regenerate=frozenset(regenerate), offline=offline
     )
     resolve = ResolveOptions(locked=locked, offline=offline)
-    spec = _load(pipeline)
     live = _live(spec.name, as_json)
     workspace.observer = live
-    try:
-        with live or _null():
-            outcome = run_pipeline(
-                spec,
-                workspace,
-                options,
-                lock_file=lock_path(pipeline),
-                resolve=resolve,
-                values=values,
-                vary=axes,
-            )
-    except PipelineSpecError as exc:
-        _print_problems(exc)
-        sys.exit(1)
+    with live or _null():
+        outcome = run_pipeline(
+            spec,
+            workspace,
+            options,
+            lock_file=lock_path(pipeline),
+            resolve=resolve,
+            values=values,
+            vary=axes,
+        )
     sys.exit(_report(outcome, as_json, explain))
-
-
-def _load(pipeline: Path) -> Any:
-    from modreg.engine import PipelineSpecError, load_pipeline
-
-    try:
-        return load_pipeline(pipeline)
-    except PipelineSpecError as exc:
-        _print_problems(exc)
-        sys.exit(1)
 
 
 def _live(title: str, as_json: bool) -> Any:

@@ -355,3 +355,18 @@ def test_modreg_server_starts_a_registry_and_writes_the_admin_token(tmp_path: Pa
         process.terminate()
         process.wait(timeout=20)
         log.close()
+
+
+def test_a_pipeline_s_own_problems_come_before_any_registry_config(
+    run: Any, tmp_path: Path
+) -> None:
+    pipeline = tmp_path / "pipeline.yaml"
+    pipeline.write_text(
+        "name: p\nsteps:\n  a:\n    inputs: {}\n  b:\n    uses: vision/b\n    colour: red\n"
+    )
+    result = run("run", pipeline)
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    assert lines[0] == "error: 2 problems in the pipeline:"
+    assert all(line.startswith("  pipeline.yaml:") for line in lines[1:]) and len(lines) == 3
+    assert "registry" not in result.stderr
