@@ -284,12 +284,16 @@ def execute_plan(
     scheduler = Scheduler(plan, workspace, options, run_ids)
     scheduler.run()
     results = _results(scheduler, workspace, sweep_id)
+    for result in results:
+        _save_local(result, workspace)
     registry = None if options.offline else workspace.registry
     if registry is not None:
         _fill_remote_metrics(results, scheduler, registry)
-        _record_all(results, scheduler, workspace, registry)
-    for result in results:
-        _save_local(result, workspace)
+        try:
+            _record_all(results, scheduler, workspace, registry)
+        except Exception as exc:  # noqa: BLE001 - the steps are done and cached locally
+            for result in results:
+                result.warnings.append(f"run {result.run_id} could not be recorded: {exc}")
     return results
 
 

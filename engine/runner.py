@@ -157,7 +157,12 @@ class Scheduler:
                 return
             done, _ = wait(list(running), timeout=WAIT_SECONDS, return_when=FIRST_COMPLETED)
             for future in done:
-                self._complete(running.pop(future), future.result())
+                key = running.pop(future)
+                try:
+                    outcome = future.result()
+                except Exception as exc:  # noqa: BLE001 - one step fails, the run goes on
+                    outcome = _Outcome(result=JobResult(None, error=f"internal error: {exc}"))
+                self._complete(key, outcome)
 
     def _prefetch(self, keys: list[str]) -> None:
         """Pull the sources of the steps about to run, several at once."""
