@@ -10,7 +10,6 @@ files, too big) leaves nothing behind. ``--dest`` gets a copy, also made beside 
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -109,16 +108,11 @@ def extract_verified(archive: Path, sha256: str, target: Path) -> None:
 
 def place(source: Path, dest: Path) -> Path:
     """Copy the folder ``source`` to ``dest`` (absent or empty) atomically; returns ``dest``."""
-    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
-        raise PullError(f"--dest {dest}: already exists and is not an empty folder")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    temp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}."))
+    from modreg.engine.staging import DestinationExistsError, staged_folder
+
     try:
-        staged = temp / "sources"
-        shutil.copytree(source, staged, symlinks=True)
-        if dest.is_dir():
-            dest.rmdir()
-        os.replace(staged, dest)
-    finally:
-        shutil.rmtree(temp, ignore_errors=True)
+        with staged_folder(dest) as staged:
+            shutil.copytree(source, staged, symlinks=True, dirs_exist_ok=True)
+    except DestinationExistsError as exc:
+        raise PullError(f"--dest {exc}") from exc
     return dest

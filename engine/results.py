@@ -14,6 +14,7 @@ from typing import Any
 
 from modreg.engine.errors import MissingBlobError
 from modreg.engine.protocol import RegistryProtocol
+from modreg.engine.staging import staged_folder
 from modreg.engine.store import ArtifactStore
 from modreg.registry.schemas import OutputRef, RunPublic
 
@@ -77,15 +78,16 @@ class StepResult:
         }
 
     def download(self, dest: Path | str) -> dict[str, Path]:
-        """Write each output to ``dest/<output>``; the paths written."""
+        """Write each output to ``dest/<output>``, all or nothing; the paths written.
+
+        ``dest`` must be absent or an empty folder.
+        """
         if self._store is None:
             raise MissingBlobError("", f"step {self.name!r} has no artifact store to read from")
-        written = {}
-        for name, ref in self.outputs.items():
-            path = Path(dest) / name
-            download_output(self._store, self._registry, ref, path)
-            written[name] = path
-        return written
+        with staged_folder(Path(dest)) as staged:
+            for name, ref in self.outputs.items():
+                download_output(self._store, self._registry, ref, staged / name)
+        return {name: Path(dest) / name for name in self.outputs}
 
 
 @dataclass

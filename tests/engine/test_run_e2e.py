@@ -325,3 +325,6 @@ def test_an_fsspec_store_shares_outputs_and_logs_with_the_team(env: EngineEnv) -
     download = env.run("runs", "download", body["run"], "--step", "c", "--to", out, user="bob")
     assert download.exit_code == 0, download.stderr
     assert (out / "c" / "out").read_text() == "raw|a1|b|c"
+    again = env.run("runs", "download", body["run"], "--step", "c", "--to", out, user="bob")
+    assert again.exit_code == 1
+    assert again.stderr == f"error: {out / 'c'}: already exists and is not an empty folder\n"
