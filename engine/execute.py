@@ -32,6 +32,7 @@ from modreg.engine.sweep import Sweep
 from modreg.engine.validate import raise_problems
 from modreg.engine.variants import check, expand
 from modreg.registry.schemas import (
+    ERROR_TEXT,
     RunCreate,
     RunStatus,
     RunUpdate,
@@ -254,7 +255,10 @@ def _record(result: RunResult, scheduler: Scheduler, workspace: Workspace, regis
             started_at=state.started_at,
             ended_at=state.ended_at,
         )
-    finish = RunUpdate(status=RunStatus(result.status), ended_at=now, error=result.error)
+    error = result.error
+    if error is not None and len(error) > ERROR_TEXT:  # the full text stays in the local record
+        error = error[: ERROR_TEXT - 20] + "\n… (cut; see the logs)"
+    finish = RunUpdate(status=RunStatus(result.status), ended_at=now, error=error)
     registry.record_steps(result.run_id, StepRunBatch(steps=records, finish=finish))
 
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, or_
+from sqlalchemy import Select, bindparam, or_
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
@@ -452,6 +452,12 @@ def record_blob(session: Session, sha256: str, size: int) -> None:
     session.commit()
 
 
-def is_module_archive(session: Session, sha256: str) -> bool:
-    stmt = select(func.count()).select_from(ModuleVersion).where(ModuleVersion.sha256 == sha256)
-    return bool(session.exec(stmt).one())
+def archive_teams(session: Session, sha256: str) -> set[str]:
+    """The teams whose module versions have this archive (none: not a module archive)."""
+    stmt = (
+        select(Team.name)
+        .join(Module, col(Module.team_id) == Team.id)
+        .join(ModuleVersion, col(ModuleVersion.module_id) == Module.id)
+        .where(ModuleVersion.sha256 == sha256)
+    )
+    return set(session.exec(stmt))

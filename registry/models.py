@@ -16,6 +16,16 @@ from sqlalchemy import JSON, DateTime, Dialect, UniqueConstraint
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
+from modreg.registry.schemas import (
+    ERROR_TEXT,
+    FINGERPRINT_TEXT,
+    LONG_TEXT,
+    PATH_TEXT,
+    RUN_ID_TEXT,
+    SHORT_TEXT,
+    VERSION_TEXT,
+)
+
 # Stable constraint names, so migrations can name what they create and drop.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -74,7 +84,7 @@ class Token(SQLModel, table=True):
     team_id: int | None = Field(default=None, foreign_key="team.id", index=True)
     scope: str | None = Field(default=None, max_length=16)
     admin: bool = False
-    description: str = Field(default="", max_length=200)
+    description: str = Field(default="", max_length=SHORT_TEXT)
     created_at: datetime = _when(default_factory=utcnow)
     expires_at: datetime | None = _when(default=None)
     revoked_at: datetime | None = _when(default=None)
@@ -86,8 +96,8 @@ class Module(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     team_id: int = Field(foreign_key="team.id")
     name: str = Field(max_length=100)  # the part after "team/"
-    description: str = Field(default="", max_length=2000)
-    default_version: str | None = Field(default=None, max_length=128)
+    description: str = Field(default="", max_length=LONG_TEXT)
+    default_version: str | None = Field(default=None, max_length=VERSION_TEXT)
     created_at: datetime = _when(default_factory=utcnow)
 
 
@@ -107,13 +117,13 @@ class ModuleVersion(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     module_id: int = Field(foreign_key="module.id")
-    version: str = Field(max_length=128)
+    version: str = Field(max_length=VERSION_TEXT)
     status: str = Field(default="active", max_length=16)
-    status_message: str | None = Field(default=None, max_length=2000)
+    status_message: str | None = Field(default=None, max_length=LONG_TEXT)
     commit: str = Field(max_length=40)
     tree_sha: str = Field(max_length=40)
-    path: str = Field(default="", max_length=1000)
-    remote: str | None = Field(default=None, max_length=2000)
+    path: str = Field(default="", max_length=PATH_TEXT)
+    remote: str | None = Field(default=None, max_length=LONG_TEXT)
     sha256: str = Field(foreign_key="blob.sha256", max_length=64, index=True)
     size: int
     manifest: dict[str, Any] = _json()
@@ -143,17 +153,17 @@ class CacheEntry(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     team_id: int = Field(foreign_key="team.id")
-    fingerprint: str = Field(max_length=128)
+    fingerprint: str = Field(max_length=FINGERPRINT_TEXT)
     outputs: dict[str, Any] = _json()
-    run_id: str | None = Field(default=None, max_length=32)
-    step: str | None = Field(default=None, max_length=200)
+    run_id: str | None = Field(default=None, max_length=RUN_ID_TEXT)
+    step: str | None = Field(default=None, max_length=SHORT_TEXT)
     created_at: datetime = _when(default_factory=utcnow)
 
 
 class Sweep(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=32)
     team_id: int = Field(foreign_key="team.id", index=True)
-    pipeline: str = Field(max_length=200)
+    pipeline: str = Field(max_length=SHORT_TEXT)
     axes: dict[str, Any] = _json(default_factory=dict)
     created_at: datetime = _when(default_factory=utcnow)
 
@@ -163,11 +173,11 @@ class PipelineRun(SQLModel, table=True):
 
     id: str = Field(primary_key=True, max_length=32)
     team_id: int = Field(foreign_key="team.id", index=True)
-    pipeline: str = Field(max_length=200)
+    pipeline: str = Field(max_length=SHORT_TEXT)
     sweep_id: str | None = Field(default=None, foreign_key="sweep.id", max_length=32, index=True)
     variant: dict[str, Any] = _json(default_factory=dict)
     status: str = Field(default="running", max_length=16)
-    error: str | None = Field(default=None, max_length=10_000)
+    error: str | None = Field(default=None, max_length=ERROR_TEXT)
     spec: dict[str, Any] = _json(default_factory=dict)
     lock: dict[str, Any] = _json(default_factory=dict)
     created_by: int | None = Field(default=None, foreign_key="token.id")
@@ -185,6 +195,6 @@ class StepRun(SQLModel, table=True):
     run_id: str = Field(foreign_key="pipeline_run.id", max_length=32)
     step: str = Field(max_length=200)
     status: str = Field(max_length=16)
-    fingerprint: str | None = Field(default=None, max_length=128, index=True)
+    fingerprint: str | None = Field(default=None, max_length=FINGERPRINT_TEXT, index=True)
     record: dict[str, Any] = _json()
     updated_at: datetime = _when(default_factory=utcnow)

@@ -22,6 +22,7 @@ from modreg.registry.auth import Identity
 from modreg.registry.blobs import BlobStore
 from modreg.registry.crud import insert_ignore
 from modreg.registry.errors import (
+    ConflictError,
     InvalidInputError,
     UnknownBlobError,
     UnknownRunError,
@@ -276,4 +277,4 @@ def put_steps(
             return
         except IntegrityError:
             session.rollback()  # another writer inserted one first: update theirs
-    raise InvalidInputError(f"steps of run {run_id!r} are being written concurrently")
+    raise ConflictError(f"steps of run {run_id!r} are being written concurrently; retry")

@@ -17,6 +17,16 @@ from pydantic import BaseModel, ConfigDict, Field
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
 COMMIT_PATTERN = r"^[0-9a-f]{40}$"
 
+# Length limits shared with the table columns (models.py), so an overlong value is a 422
+# here rather than a database error.
+SHORT_TEXT = 200  # token descriptions, pipeline and step names
+LONG_TEXT = 2000  # module descriptions, status messages, remotes
+PATH_TEXT = 1000
+VERSION_TEXT = 128
+RUN_ID_TEXT = 32
+ERROR_TEXT = 10_000
+FINGERPRINT_TEXT = 128
+
 
 class Wire(BaseModel):
     # Built on first use: a CLI command touches a few of these models, and building all of
@@ -80,8 +90,8 @@ class Manifest(Wire):
     """A validated ``modreg.toml``."""
 
     name: str
-    version: str
-    description: str = ""
+    version: str = Field(max_length=VERSION_TEXT)
+    description: str = Field(default="", max_length=LONG_TEXT)
     command: list[str]
     interface: Interface = Field(default_factory=Interface)
     allow_reuse: bool = True
@@ -104,8 +114,8 @@ class TeamPublic(Wire):
 class TokenCreate(Wire):
     team: str
     scope: Scope
-    expires_in_days: int | None = Field(default=None, ge=1)
-    description: str = ""
+    expires_in_days: int | None = Field(default=None, ge=1, le=36500)
+    description: str = Field(default="", max_length=SHORT_TEXT)
 
 
 class TokenPublic(Wire):
@@ -152,11 +162,11 @@ class ModulePublic(Wire):
 class VersionCreate(Wire):
     """A publish: the archive blob must already be uploaded under ``sha256``."""
 
-    version: str
+    version: str = Field(max_length=VERSION_TEXT)
     commit: str = Field(pattern=COMMIT_PATTERN)
     tree_sha: str = Field(pattern=COMMIT_PATTERN)
-    path: str = ""  # the module's folder inside the repo, "" for the root
-    remote: str | None = None
+    path: str = Field(default="", max_length=PATH_TEXT)  # the module's folder, "" for the root
+    remote: str | None = Field(default=None, max_length=LONG_TEXT)
     sha256: str = Field(pattern=SHA256_PATTERN)
     manifest: Manifest
 
@@ -187,11 +197,11 @@ class PublishResult(Wire):
 class StatusChange(Wire):
     """Body of deprecate / yank / unyank: the message or reason shown to users."""
 
-    message: str | None = None
+    message: str | None = Field(default=None, max_length=LONG_TEXT)
 
 
 class DefaultVersion(Wire):
-    version: str | None
+    version: str | None = Field(max_length=VERSION_TEXT)
 
 
 # --- resolution ----------------------------------------------------------------------
@@ -232,8 +242,8 @@ class OutputRef(Wire):
 
 class CacheEntryCreate(Wire):
     outputs: dict[str, OutputRef]
-    run_id: str | None = None
-    step: str | None = None
+    run_id: str | None = Field(default=None, max_length=RUN_ID_TEXT)
+    step: str | None = Field(default=None, max_length=SHORT_TEXT)
 
 
 class CacheEntryPublic(Wire):
@@ -277,7 +287,7 @@ class StepRunRecord(Wire):
     status: StepStatus
     module: str
     version: str
-    fingerprint: str | None = None
+    fingerprint: str | None = Field(default=None, max_length=FINGERPRINT_TEXT)
     reused_from: str | None = None  # the run id whose result was reused
     outputs: dict[str, OutputRef] = Field(default_factory=dict)
     metrics: dict[str, Any] = Field(default_factory=dict)
@@ -290,7 +300,7 @@ class StepRunRecord(Wire):
 
 
 class RunCreate(Wire):
-    pipeline: str
+    pipeline: str = Field(max_length=SHORT_TEXT)
     sweep_id: str | None = None
     variant: dict[str, Any] = Field(default_factory=dict)
     spec: dict[str, Any] = Field(default_factory=dict)  # the pipeline as run (resolved)
@@ -300,7 +310,7 @@ class RunCreate(Wire):
 class RunUpdate(Wire):
     status: RunStatus
     ended_at: datetime | None = None
-    error: str | None = None
+    error: str | None = Field(default=None, max_length=ERROR_TEXT)
 
 
 class StepRunBatch(Wire):
@@ -331,7 +341,7 @@ class RunPublic(Wire):
 class SweepCreate(Wire):
     """A sweep, and (optionally) all its runs at once, created in this order."""
 
-    pipeline: str
+    pipeline: str = Field(max_length=SHORT_TEXT)
     axes: dict[str, list[Any]] = Field(default_factory=dict)
     runs: list[RunCreate] = Field(default_factory=list, max_length=10000)
 

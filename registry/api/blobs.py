@@ -19,19 +19,25 @@ from modreg.registry import auth, crud
 from modreg.registry.api.deps import IdentityDep, SessionDep, SettingsDep, StoreDep, TeamDep
 from modreg.registry.auth import Identity
 from modreg.registry.blobs import check_digest
-from modreg.registry.errors import PayloadTooLargeError
+from modreg.registry.errors import PayloadTooLargeError, PermissionDeniedError
 from modreg.registry.settings import Settings
 
 router = APIRouter()
 
 
 def _may_read(session: Session, sha256: str, identity: Identity, settings: Settings) -> None:
-    """Any token reads any blob; without one, only archives of an open registry's modules."""
+    """Who reads a blob: a module archive as its module is read (open, or on a private
+    registry a token of an owning team); any other blob (step outputs, logs) any token.
+    """
     check_digest(sha256)
-    if identity.authenticated:
-        return
-    if settings.private or not crud.is_module_archive(session, sha256):
+    teams = crud.archive_teams(session, sha256)
+    if not teams or settings.private:
         auth.require_authenticated(identity)
+    if teams and settings.private and not identity.admin and identity.team not in teams:
+        raise PermissionDeniedError(
+            f"this registry is private: blob {sha256[:12]} is a module archive of team "
+            f"{sorted(teams)[0]!r}"
+        )
 
 
 @router.head("/blobs/{sha256}")

@@ -512,6 +512,42 @@ def test_private_registry_needs_a_team_token(private_api: Api) -> None:
     ).json()["results"]
     assert result["error"]["type"] == "permission-denied"
     assert_problem(api.client.get(f"/api/v1/blobs/{sha}"), 401, "authentication-required")
+    for method in ("get", "head"):  # the archive is no easier to read by its digest
+        answer = getattr(api.client, method)(
+            f"/api/v1/blobs/{sha}", headers=api.as_(api.other_read)
+        )
+        assert answer.status_code == 403
+        owner = getattr(api.client, method)(f"/api/v1/blobs/{sha}", headers=api.as_(api.read))
+        assert owner.status_code == 200
     assert [
         t["name"] for t in api.client.get("/api/v1/teams", headers=api.as_(api.read)).json()
     ] == ["vision"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("post", "/api/v1/tokens", {"team": "vision", "scope": "read", "description": "d" * 300}),
+        ("post", "/api/v1/tokens", {"team": "vision", "scope": "read", "expires_in_days": 10**9}),
+        ("post", "/api/v1/runs", {"pipeline": "p" * 300}),
+        ("post", "/api/v1/sweeps", {"pipeline": "p" * 300}),
+        ("put", "/api/v1/cache/" + "f" * 64, {"outputs": {}, "step": "s" * 300}),
+        ("put", "/api/v1/cache/" + "f" * 64, {"outputs": {}, "run_id": "r" * 40}),
+    ],
+)
+def test_overlong_values_are_422_on_every_database(
+    api: Api, method: str, path: str, body: dict[str, Any]
+) -> None:
+    answer = getattr(api.client, method)(path, json=body, headers=api.as_(api.publish))
+    assert_problem(answer, 422, "invalid-input")
+
+
+def test_an_overlong_run_error_is_422_not_a_database_error(api: Api) -> None:
+    auth = api.as_(api.publish)
+    run = api.client.post("/api/v1/runs", json={"pipeline": "p"}, headers=auth).json()
+    update = {"status": "failed", "error": "e" * 20_000}
+    answer = api.client.patch(f"/api/v1/runs/{run['id']}", json=update, headers=auth)
+    assert_problem(answer, 422, "invalid-input")
+    step = {"status": "failed", "module": "vision/a", "version": "1.0.0", "fingerprint": "x" * 200}
+    answer = api.client.put(f"/api/v1/runs/{run['id']}/steps/a", json=step, headers=auth)
+    assert_problem(answer, 422, "invalid-input")
