@@ -28,6 +28,7 @@ names, so the client can raise the very same class on its side of the wire::
     │       ├── DigestMismatchError
     │       ├── UnsatisfiableRangeError
     │       └── UnsafeArchiveError
+    ├── ServerStartError                 the registry cannot start (database, data folder)
     ├── engine errors  (modreg.engine.errors: PipelineSpecError, CycleError, StepFailedError, …)
     └── client errors  (modreg.client.errors: RegistryUnavailableError, ConfigError, …)
 """
@@ -39,6 +40,10 @@ from typing import Any, ClassVar
 
 class ModregError(Exception):
     """Root of every error modreg raises on purpose."""
+
+
+class ServerStartError(ModregError):
+    """The registry cannot start: its database, data folder or blob store is unusable."""
 
 
 class RegistryError(ModregError):

@@ -10,12 +10,15 @@ import gc
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from modreg.registry import accounts
 from modreg.registry.db import create_db_engine
+from modreg.registry.errors import ServerStartError
 from modreg.registry.migrations import upgrade
 from modreg.registry.settings import Settings
 
@@ -61,17 +64,26 @@ def _tune_gc() -> None:
     gc.set_threshold(young, middle * 5, 100)
 
 
+def _start(settings: Settings, create_app: Any) -> tuple[Engine, Any, Path | None]:
+    """Database, migrations, admin token and app; a broken setting is one clear error."""
+    try:
+        engine = create_db_engine(settings.database_url)
+        token_path = prepare(settings, engine)
+        return engine, create_app(settings, engine), token_path
+    except (SQLAlchemyError, OSError, ValueError, ImportError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ServerStartError(f"cannot start the registry: {first}") from exc
+
+
 def serve(settings: Settings) -> None:
     """Prepare the registry, then serve it until interrupted."""
     import uvicorn
 
     from modreg.registry.app import create_app
 
-    engine = create_db_engine(settings.database_url)
-    token_path = prepare(settings, engine)
+    engine, app, token_path = _start(settings, create_app)
     if token_path is not None:
         print(f"admin token written to {token_path}", file=sys.stderr, flush=True)
-    app = create_app(settings, engine)
     _tune_gc()
     print(f"modreg registry on http://{settings.host}:{settings.port}", file=sys.stderr, flush=True)
     try:

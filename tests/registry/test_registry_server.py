@@ -11,6 +11,8 @@ import multiprocessing
 import os
 import signal
 import stat
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -206,3 +208,23 @@ def test_publish_killed_between_blob_and_row(
     body = publish_body(hashlib.sha256(data).hexdigest(), commit=COMMIT_A)
     assert _publish(restarted.api, tokens.publish, body) == 201
     assert _versions(restarted) == ["1.0.0"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--db", "postgresql+psycopg://postgres@127.0.0.1:1/none"], "Connection refused"),
+        (["--data", "/proc/modreg-cannot-be-here"], "No such file or directory"),
+        (["--blob-url", "nosuchproto://x"], "Protocol not known: nosuchproto"),
+    ],
+)
+def test_a_server_that_cannot_start_says_why_in_one_line(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    argv = [sys.executable, "-m", "modreg.registry", "--port", "1", *args]
+    if "--data" not in args:
+        argv += ["--data", str(tmp_path / "data")]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: cannot start the registry: ")
+    assert message in done.stderr and done.stderr.count("\n") == 1
