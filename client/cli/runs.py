@@ -205,7 +205,7 @@ def runs_download(
 @dest_option
 @pass_app
 def runs_clone(app: App, run_id: str, dest: Path | None) -> None:
-    """Write a pipeline.yaml + pipeline.lock that reproduce a run exactly.
+    """Write a pipeline.yaml + pipeline.lock that reproduce a run exactly (into a new folder).
 
     \b
     Example:
@@ -214,13 +214,14 @@ def runs_clone(app: App, run_id: str, dest: Path | None) -> None:
     import yaml
 
     from modreg.engine import Lock
-    from modreg.engine.lock import write_lock
+    from modreg.engine.staging import staged_folder
 
     run = app.client.get_run(run_id)
     dest = dest or Path(run_id)
-    dest.mkdir(parents=True, exist_ok=True)
-    (dest / "pipeline.yaml").write_text(yaml.safe_dump(run.spec, sort_keys=False), encoding="utf-8")
-    write_lock(dest / "pipeline.lock", Lock.from_dict(run.lock))
+    pipeline, lock = yaml.safe_dump(run.spec, sort_keys=False), Lock.from_dict(run.lock).dumps()
+    with staged_folder(dest) as staged:  # both files or neither; never over a user's files
+        (staged / "pipeline.yaml").write_text(pipeline, encoding="utf-8")
+        (staged / "pipeline.lock").write_text(lock, encoding="utf-8")
     print_message(f"wrote {dest / 'pipeline.yaml'} and {dest / 'pipeline.lock'} (run {run_id})")
 
 

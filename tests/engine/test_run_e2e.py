@@ -275,6 +275,11 @@ def test_runs_show_list_and_clone_reproduce_a_run(env: EngineEnv) -> None:
     assert env.run("runs", "clone", body["run"], "--to", clone).exit_code == 0
     again = run_json(env, clone / "pipeline.yaml", "--locked")
     assert set(statuses(again).values()) == {"reused"}
+    (clone / "pipeline.yaml").write_text("# my edits\n")
+    over = env.run("runs", "clone", body["run"], "--to", clone)
+    assert over.exit_code == 1
+    assert over.stderr == f"error: {clone}: already exists and is not an empty folder\n"
+    assert (clone / "pipeline.yaml").read_text() == "# my edits\n"
 
 
 def test_a_locked_version_yanked_later_still_runs_with_a_warning(env: EngineEnv) -> None:
