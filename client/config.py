@@ -64,6 +64,12 @@ def cache_dir(env: Mapping[str, str] | None = None) -> Path:
     return Path(base) / "modreg"
 
 
+def engine_state_dir(env: Mapping[str, str] | None = None) -> Path:
+    """The engine's local state (``$XDG_CACHE_HOME/modreg/engine``): caches of results,
+    blobs and module sources, which ``modreg pull`` shares."""
+    return cache_dir(env) / "engine"
+
+
 def read_config_file(path: Path) -> dict[str, Any]:
     """The config file's contents, ``{}`` when there is none."""
     try:

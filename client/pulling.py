@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modreg.client.config import cache_dir
+from modreg.client.config import engine_state_dir
 from modreg.client.errors import PullError
 from modreg.registry.errors import DigestMismatchError
 from modreg.registry.schemas import Resolution, VersionPublic
@@ -49,8 +49,9 @@ class PullResult:
 
 
 def sources_dir(cache_root: Path | None = None) -> Path:
-    """The folder of cached sources, one sub-folder per archive sha256."""
-    return (cache_root or cache_dir()) / "sources"
+    """Cached sources, one sub-folder per archive sha256: the engine's own source cache,
+    so sources pulled once serve ``modreg run`` (offline too), and the other way round."""
+    return (cache_root or engine_state_dir()) / "sources"
 
 
 def resolve_one(client: RegistryClient, ref: str) -> Resolution:

@@ -17,7 +17,8 @@ import click
 
 from modreg.client.cli.assignments import parse_sets, parse_vary
 from modreg.client.cli.context import App, json_option, pass_app
-from modreg.client.cli.runs import print_run_summary, runs_group, state_root
+from modreg.client.cli.runs import print_run_summary, runs_group
+from modreg.client.config import engine_state_dir
 from modreg.client.output import emit, print_json, print_message, print_table, print_warning
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ def _workspace(app: App, store_url: str | None, jobs: int | None, offline: bool)
         Workspace,
     )
 
-    state = StateDir(state_root())
+    state = StateDir(engine_state_dir())
     store = FsspecArtifactStore(store_url) if store_url else LocalArtifactStore(state.store)
     registry = None if offline else app.client
     return Workspace(state, store, LocalExecutor(jobs), registry)

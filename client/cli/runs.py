@@ -14,18 +14,12 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from modreg.client.cli.context import App, json_option, pass_app
+from modreg.client.config import engine_state_dir
 from modreg.client.output import emit, print_csv, print_json, print_message, print_table
 
 if TYPE_CHECKING:
     from modreg.client.compare import Comparison
     from modreg.engine import RunResult
-
-
-def state_root() -> Path:
-    """The engine's local state folder (``$XDG_CACHE_HOME/modreg/engine``)."""
-    from modreg.client.config import cache_dir
-
-    return cache_dir() / "engine"
 
 
 def print_run_summary(result: RunResult, explain: bool) -> None:
@@ -112,7 +106,7 @@ def _variant_text(variant: dict[str, Any]) -> str:
 def _get_run(app: App, run_id: str) -> RunResult:
     from modreg.engine import LocalArtifactStore, RunResult, StateDir
 
-    state = StateDir(state_root())
+    state = StateDir(engine_state_dir())
     store = LocalArtifactStore(state.store)
     return RunResult.from_public(app.client.get_run(run_id), store, app.client)
 

@@ -333,3 +333,14 @@ def test_an_fsspec_store_shares_outputs_and_logs_with_the_team(env: EngineEnv) -
     again = env.run("runs", "download", body["run"], "--step", "c", "--to", out, user="bob")
     assert again.exit_code == 1
     assert again.stderr == f"error: {out / 'c'}: already exists and is not an empty folder\n"
+
+
+def test_sources_pulled_by_hand_serve_an_offline_run(env: EngineEnv) -> None:
+    pipeline = publish_chain(env)
+    assert env.run("lock", pipeline).exit_code == 0
+    missing = env.run("run", pipeline, "--offline")
+    assert missing.exit_code == 1 and "not in the local source cache" in missing.stderr
+    for name in "abcd":
+        assert env.run("pull", f"{env.team}/{name}").exit_code == 0
+    body = run_json(env, pipeline, "--offline")
+    assert set(statuses(body).values()) == {"executed"}
