@@ -24,15 +24,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO
 
+from modreg.registry.archive import CHUNK, sha256_file
 from modreg.registry.errors import (
     DigestMismatchError,
     InvalidInputError,
     PayloadTooLargeError,
     UnknownBlobError,
 )
+from modreg.registry.schemas import SHA256_PATTERN
 
-CHUNK = 1024 * 1024
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_SHA256 = re.compile(SHA256_PATTERN)
 
 
 def check_digest(sha256: str) -> str:
@@ -40,15 +41,6 @@ def check_digest(sha256: str) -> str:
     if not _SHA256.match(sha256):
         raise InvalidInputError(f"invalid sha256 {sha256!r}: expected 64 lowercase hex digits")
     return sha256
-
-
-def file_sha256(path: Path) -> str:
-    """The sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _fsync_dir(path: Path) -> None:
@@ -191,7 +183,7 @@ class LocalBlobStore(BlobStore):
     def open_verified(self, sha256: str) -> Iterator[Path]:
         path = self.path_of(sha256)
         try:
-            actual = file_sha256(path)
+            actual = sha256_file(path)
         except FileNotFoundError as exc:
             raise UnknownBlobError(f"blob {sha256} is not stored here") from exc
         if actual != sha256:
@@ -246,7 +238,7 @@ class FsspecBlobStore(BlobStore):
                 self.fs.get_file(self.key_of(sha256), str(local))
             except FileNotFoundError as exc:
                 raise UnknownBlobError(f"blob {sha256} is not stored here") from exc
-            actual = file_sha256(local)
+            actual = sha256_file(local)
             if actual != sha256:
                 raise self._corrupt(sha256, actual)
             yield local

@@ -110,9 +110,9 @@ def canonical_version(text: str) -> str:
     return str(parse_version(text))
 
 
-def version_sort_key(text: str) -> semver.Version:
-    """Sort key giving semver precedence."""
-    return parse_version(text)
+def version_sort_key(text: str) -> Precedence:
+    """Sort key giving semver precedence (a plain tuple: cheap to compare)."""
+    return precedence(parse_version(text))
 
 
 def parse_ref(ref: str) -> tuple[str, str | None]:
