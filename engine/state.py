@@ -1,6 +1,6 @@
 """The engine's local state folder: step cache, per-fingerprint locks, history, run records.
 
-Layout (``STATE`` is handed in by the caller; the CLI uses ``~/.local/state/modreg``)::
+Layout (``STATE`` is handed in by the caller; the CLI uses ``$XDG_CACHE_HOME/modreg/engine``)::
 
     STATE/digests.json                stat cache of input digests (digests.DigestCache)
     STATE/cache/ab/<fingerprint>.json fingerprint -> outputs, for steps whose blobs are local
@@ -63,11 +63,6 @@ class StateDir:
     def store(self) -> Path:
         return self.root / "store"
 
-    def scratch(self) -> Path:
-        path = self.root / "scratch" / uuid.uuid4().hex
-        path.mkdir(parents=True)
-        return path
-
     def log_path(self, run_id: str, step: str) -> Path:
         path = self.root / "logs" / run_id / f"{step}.log"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -85,9 +80,6 @@ class StateDir:
 
     def remember(self, fingerprint: str, entry: dict[str, Any]) -> None:
         write_json_atomic(self._cache_path(fingerprint), entry)
-
-    def forget(self, fingerprint: str) -> None:
-        self._cache_path(fingerprint).unlink(missing_ok=True)
 
     @contextlib.contextmanager
     def step_lock(self, fingerprint: str) -> Iterator[None]:
