@@ -10,6 +10,7 @@ concurrency), each "user" with their own state folder (``XDG_CACHE_HOME``).
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import uuid
@@ -27,6 +28,10 @@ from modreg.client.http import RegistryClient
 from modreg.client.publishing import publish
 
 MODREG = Path(sys.executable).with_name("modreg")
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @dataclass
@@ -106,6 +111,9 @@ class EngineEnv:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
+            # A shell without job control starts background jobs with SIGINT ignored, and
+            # Python keeps an inherited SIG_IGN: the Ctrl-C tests would then test nothing.
+            preexec_fn=_default_sigint,
         )
 
     def executions(self) -> list[str]:
