@@ -2,6 +2,8 @@
 
 One method per endpoint, taking and returning the wire models of ``modreg.registry.schemas``.
 It implements ``modreg.engine.protocol.RegistryProtocol``, so the engine can be handed one.
+Answers are read leniently (``Wire.from_answer``): a newer registry's extra fields are
+ignored and its new enum values kept, so it never breaks this client.
 
 Failure handling, in one place (``_send``):
 
@@ -30,7 +32,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from modreg.client.config import ClientConfig, normalize_url
 from modreg.client.errors import RegistryUnavailableError
@@ -68,6 +70,7 @@ from modreg.registry.schemas import (
     TokenPublic,
     VersionCreate,
     VersionPublic,
+    Wire,
 )
 
 API_PREFIX = "/api/v1"
@@ -75,7 +78,7 @@ RETRY_STATUSES = frozenset({502, 503, 504})
 CHUNK_SIZE = 1024 * 1024
 PROBLEM_KEYS = frozenset({"type", "title", "status", "detail"})
 
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M", bound=Wire)
 
 
 def problem_error(problem: Mapping[str, Any], status: int) -> RegistryError:
@@ -255,14 +258,14 @@ class RegistryClient:
         idempotent = kwargs.pop("idempotent", method in ("GET", "HEAD", "PUT"))
         response = self._send(method, path, idempotent=idempotent, **kwargs)
         try:
-            return model.model_validate_json(response.content)
+            return model.from_answer_json(response.content)
         except ValidationError as exc:
             raise self._not_modreg(method, path) from exc
 
     def _models(self, model: type[M], path: str, **kwargs: Any) -> list[M]:
         response = self._send("GET", path, idempotent=True, **kwargs)
         try:
-            return [model.model_validate(item) for item in response.json()]
+            return [model.from_answer(item) for item in response.json()]
         except (ValidationError, ValueError, TypeError) as exc:
             raise self._not_modreg("GET", path) from exc
 

@@ -152,11 +152,33 @@ def find_cycles(pipeline: Pipeline) -> list[list[str]]:
     return cycles
 
 
+def _unknown_types(pipeline: Pipeline, name: str, module: LockedModule) -> list[Problem]:
+    """Types a newer modreg published and this one cannot run: one problem each."""
+    iface = module.manifest.interface
+    declared = [
+        *(("input", key, port.type) for key, port in iface.inputs.items()),
+        *(("output", key, port.type) for key, port in iface.outputs.items()),
+        *(("param", key, param.type) for key, param in iface.params.items()),
+    ]
+    return [
+        pipeline.problem(
+            f"{module.key} declares {kind} {key!r} of type {kind_type.value!r}, "
+            "which this modreg does not know: upgrade modreg",
+            name,
+            "uses",
+        )
+        for kind, key, kind_type in declared
+        if not kind_type.is_known()
+    ]
+
+
 def check_pipeline(pipeline: Pipeline, modules: dict[str, LockedModule]) -> list[Problem]:
     """Every interface and wiring problem of ``pipeline`` (steps without a module skipped)."""
     problems: list[Problem] = []
     for name, step in pipeline.steps.items():
-        if name in modules:
+        if name in modules and (unknown := _unknown_types(pipeline, name, modules[name])):
+            problems += unknown
+        elif name in modules:
             problems += _check_inputs(pipeline, name, step, modules)
             problems += _check_params(pipeline, name, step, modules[name].manifest.interface)
     problems += _unknown_steps(pipeline, modules)

@@ -187,7 +187,9 @@ def check_param_value(name: str, param: Param, value: object) -> object:
         return value
     if param.type == ParamType.float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    python_type = {"str": str, "int": int, "float": float, "bool": bool}[expected]
+    python_type = {"str": str, "int": int, "float": float, "bool": bool}.get(expected)
+    if python_type is None:  # a newer registry's type (schemas.WireEnum)
+        raise ValueError(f"type {expected!r} is unknown to this modreg: upgrade modreg")
     if isinstance(value, bool) and python_type is not bool:
         raise ValueError(f"expected {expected}, got {value!r}")
     if not isinstance(value, python_type):

@@ -4,15 +4,36 @@ These are plain pydantic models rather than SQLModel classes: the client and the
 import them on every command, and SQLModel drags SQLAlchemy in (≈0.6 s here), which would
 blow the CLI's start-up budget. The table rows in ``models.py`` are the database's own
 shape (ids, foreign keys, hashes) and convert to these at the edge.
+
+The shapes may grow: a newer registry adds answer fields and enum values that an older
+client has never heard of. So each model is read two ways, and each field is still
+declared once:
+
+- strictly, by default: the server parsing a request, a model built in code. A field the
+  model lacks, or a value outside an enum, is refused (a typo must not pass silently);
+- leniently, with ``Model.from_answer`` / ``from_answer_json``: how the client reads the
+  registry's answers. Unknown fields are dropped; an unknown enum value (a version status
+  ``archived``, a run status ``queued``) is kept as a member of its own, so it prints as
+  it is (``VersionStatus`` values are ``str``) instead of failing the command.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    model_validator,
+)
+from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
 COMMIT_PATTERN = r"^[0-9a-f]{40}$"
@@ -28,29 +49,91 @@ ERROR_TEXT = 10_000
 FINGERPRINT_TEXT = 128
 
 
+_ANSWER = "modreg.answer"  # the validation context key that makes reading lenient
+
+
+def _is_answer(info: ValidationInfo) -> bool:
+    return isinstance(info.context, dict) and info.context.get(_ANSWER) is True
+
+
 class Wire(BaseModel):
+    """A JSON shape of the API: strict when validated plainly, lenient ``from_answer``."""
+
     # Built on first use: a CLI command touches a few of these models, and building all of
     # them at import costs ~120 ms of every command's start-up on a slow machine.
-    model_config = ConfigDict(extra="forbid", defer_build=True)
+    # Unknown fields are refused by ``_known_fields_only`` unless reading an answer.
+    model_config = ConfigDict(extra="ignore", defer_build=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_fields_only(cls, data: Any, info: ValidationInfo) -> Any:
+        if isinstance(data, dict) and not _is_answer(info):
+            unknown = sorted(str(key) for key in data if key not in cls.model_fields)
+            if unknown:
+                names = ", ".join(repr(name) for name in unknown)
+                message = f"unknown field{'s' if len(unknown) > 1 else ''} {names}"
+                raise PydanticCustomError("extra_forbidden", message)
+        return data
+
+    @classmethod
+    def from_answer(cls, data: Any) -> Self:
+        """``data`` (parsed JSON) as this model, read as a registry's answer: leniently."""
+        return cls.model_validate(data, context={_ANSWER: True})
+
+    @classmethod
+    def from_answer_json(cls, data: str | bytes) -> Self:
+        """A JSON document as this model, read as a registry's answer: leniently."""
+        return cls.model_validate_json(data, context={_ANSWER: True})
 
 
-class Scope(StrEnum):
+class WireEnum(StrEnum):
+    """An enum of the wire: strict in requests; in an answer, an unknown value is kept.
+
+    The unknown value becomes a member of its own (not listed by iterating the enum), so
+    code typed for the enum keeps working and compares it by its string, and it prints and
+    serialises as it is. Code that must act on the value asks ``is_known()`` first.
+    """
+
+    def is_known(self) -> bool:
+        """Whether this is one of the declared values, not one of a newer registry's."""
+        return self.value in type(self)._value2member_map_
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        known = core_schema.enum_schema(cls, list(cls), sub_type="str")
+        return core_schema.with_info_wrap_validator_function(cls._keep_unknown, known)
+
+    @classmethod
+    def _keep_unknown(
+        cls, value: Any, known: ValidatorFunctionWrapHandler, info: ValidationInfo
+    ) -> Self:
+        try:
+            member: Self = known(value)
+        except ValidationError:
+            if not (isinstance(value, str) and _is_answer(info)):
+                raise
+            member = str.__new__(cls, value)
+            member._name_ = member._value_ = value
+        return member
+
+
+class Scope(WireEnum):
     read = "read"
     publish = "publish"
 
 
-class VersionStatus(StrEnum):
+class VersionStatus(WireEnum):
     active = "active"
     deprecated = "deprecated"
     yanked = "yanked"
 
 
-class PortType(StrEnum):
+class PortType(WireEnum):
     file = "file"
     dir = "dir"
 
 
-class ParamType(StrEnum):
+class ParamType(WireEnum):
     str = "str"
     int = "int"
     float = "float"
@@ -263,7 +346,7 @@ class CacheLookupResult(Wire):
     entries: dict[str, CacheEntryPublic]  # only the fingerprints that have an entry
 
 
-class RunStatus(StrEnum):
+class RunStatus(WireEnum):
     pending = "pending"
     running = "running"
     succeeded = "succeeded"
@@ -271,7 +354,7 @@ class RunStatus(StrEnum):
     cancelled = "cancelled"
 
 
-class StepStatus(StrEnum):
+class StepStatus(WireEnum):
     pending = "pending"
     running = "running"
     executed = "executed"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -161,6 +162,24 @@ def test_all_problems_are_reported_at_once(folder: Path) -> None:
         raise_problems([p for p in check_pipeline(parse_pipeline(text, folder), MODULES)])
     assert len(caught.value.problems) == 2
     assert str(caught.value).splitlines()[0] == "2 problems in the pipeline:"
+
+
+def test_a_type_only_a_newer_modreg_knows_is_one_problem_not_a_crash(folder: Path) -> None:
+    """A newer registry's answer may declare a type this engine cannot run (``Wire``)."""
+    answer = MODULES["prep"].manifest.model_dump(mode="json")
+    answer["interface"]["outputs"]["dataset"]["type"] = "table"
+    answer["interface"]["params"]["mode"]["type"] = "secret"
+    prep = dataclasses.replace(MODULES["prep"], manifest=Manifest.from_answer(answer))
+    pipeline = parse_pipeline(GOOD, folder)
+    assert [str(p) for p in check_pipeline(pipeline, {**MODULES, "prep": prep})] == [
+        *(
+            f"pipeline.yaml:4: step 'prep': uses: vision/prep@1.0.0 declares {what}, "
+            "which this modreg does not know: upgrade modreg"
+            for what in ("output 'dataset' of type 'table'", "param 'mode' of type 'secret'")
+        ),
+        "pipeline.yaml:10: step 'train': inputs.dataset: 'prep.outputs.dataset' is a table, "
+        "but input 'dataset' takes a dir",
+    ]
 
 
 def test_a_cycle_is_reported_with_its_steps(folder: Path) -> None:
