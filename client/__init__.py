@@ -19,6 +19,7 @@ if TYPE_CHECKING:
         GitError,
         PublishError,
         PullError,
+        RegistryTooOldError,
         RegistryUnavailableError,
     )
     from modreg.client.gitops import BuiltArchive, ModuleSource, build_archive, module_source
@@ -37,6 +38,7 @@ _EXPORTS = {
     "GitError": "errors",
     "PublishError": "errors",
     "PullError": "errors",
+    "RegistryTooOldError": "errors",
     "RegistryUnavailableError": "errors",
     "BuiltArchive": "gitops",
     "ModuleSource": "gitops",
@@ -68,6 +70,7 @@ __all__ = [
     "PullError",
     "PullResult",
     "RegistryClient",
+    "RegistryTooOldError",
     "RegistryUnavailableError",
     "build_archive",
     "load_config",

@@ -1,11 +1,13 @@
 """The client's errors, under the one ``ModregError`` root.
 
 Registry errors (404, 409, 422 …) arrive as problem+json bodies and are raised on this side as
-the very same classes of ``modreg.registry.errors``. The errors below are the client's own::
+the very same classes of ``modreg.registry.errors`` (a registry that no longer serves this
+client says so with ``ClientTooOldError``). The errors below are the client's own::
 
     ModregError
     └── ClientError
         ├── RegistryUnavailableError   the registry could not be reached, or kept answering 5xx
+        ├── RegistryTooOldError        the registry's API level is below what this client needs
         ├── ConfigError                no registry URL, unreadable config file, bad option value
         ├── GitError                   not a git repo, dirty module path, git archive failed
         ├── PublishError
@@ -25,6 +27,10 @@ class ClientError(ModregError):
 
 class RegistryUnavailableError(ClientError):
     """The registry could not be reached, or answered 502/503/504 after every retry."""
+
+
+class RegistryTooOldError(ClientError):
+    """The registry speaks an API level older than this client can use (``compatibility``)."""
 
 
 class ConfigError(ClientError):

@@ -12,7 +12,9 @@ Failure handling, in one place (``_send``):
 - idempotent calls (GET, HEAD, PUT, PATCH of a run's final state, and the read-only POSTs
   ``/resolve`` and ``/cache/lookup``) are retried with exponential backoff on transport errors
   and on 502/503/504; a publish or a run creation is sent once;
-- when the registry stays unreachable, ``RegistryUnavailableError`` names the URL.
+- when the registry stays unreachable, ``RegistryUnavailableError`` names the URL;
+- every request says which modreg and API level it comes from, and an answer from a
+  registry too old for this client is ``RegistryTooOldError`` (``registry.compatibility``).
 
 Downloads stream to a temp file beside the destination, are hashed on the way, and are
 renamed into place only when the sha256 matches, so a bad download leaves nothing behind.
@@ -35,7 +37,8 @@ import httpx
 from pydantic import ValidationError
 
 from modreg.client.config import ClientConfig, normalize_url
-from modreg.client.errors import RegistryUnavailableError
+from modreg.client.errors import RegistryTooOldError, RegistryUnavailableError
+from modreg.registry import compatibility
 from modreg.registry.errors import (
     DigestMismatchError,
     RegistryError,
@@ -145,7 +148,7 @@ class RegistryClient:
         self.url = normalize_url(url)
         self.retries = retries
         self.backoff = backoff
-        headers = {"User-Agent": "modreg-client"}
+        headers = compatibility.request_headers()
         if token:
             headers["Authorization"] = f"Bearer {token}"
         self._http = httpx.Client(
@@ -229,6 +232,10 @@ class RegistryClient:
     def _check(
         self, response: httpx.Response, method: str, path: str, ok_statuses: frozenset[int]
     ) -> httpx.Response:
+        refusal = compatibility.registry_refusal(response.headers, self.url)
+        if refusal is not None:
+            response.close()
+            raise RegistryTooOldError(refusal)
         status = response.status_code
         if status < 400 or status in ok_statuses:
             return response

@@ -4,6 +4,8 @@ The database engine, blob store and settings live on ``app.state``, so every tes
 its own app. One set of exception handlers turns every error into an
 ``application/problem+json`` body: ``RegistryError`` subclasses carry their own status and
 type slug; request validation is a 422; an unknown route a 404; a bug a 500 without details.
+Every answer names the registry's version and API level; a client too old to be served is
+refused before routing (``ApiLevel``, with the policy in ``compatibility``).
 """
 
 from __future__ import annotations
@@ -21,14 +23,20 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic.warnings import UnsupportedFieldAttributeWarning
 from sqlalchemy import Engine
-from starlette.datastructures import MutableHeaders
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from modreg.registry import compatibility
 from modreg.registry.api import api_router
 from modreg.registry.blobs import make_blob_store
 from modreg.registry.db import create_db_engine
-from modreg.registry.errors import AuthenticationError, RegistryError
+from modreg.registry.errors import (
+    AuthenticationError,
+    ClientTooOldError,
+    InvalidInputError,
+    RegistryError,
+)
 from modreg.registry.settings import Settings
 
 API_PREFIX = "/api/v1"
@@ -96,6 +104,42 @@ class ServerTiming:
         await self.app(scope, receive, timed_send)
 
 
+class ApiLevel:
+    """ASGI middleware: every answer says which modreg and API level it comes from, and a
+    client too old to be served gets one problem saying so (``compatibility``)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_level(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in compatibility.answer_headers().items():
+                    headers[name] = value
+            await send(message)
+
+        refusal = _client_refusal(Headers(scope=scope))
+        if refusal is None:
+            await self.app(scope, receive, send_with_level)
+            return
+        answer = ProblemResponse(jsonable_encoder(refusal.to_problem()), status_code=refusal.status)
+        await answer(scope, receive, send_with_level)
+
+
+def _client_refusal(headers: Headers) -> RegistryError | None:
+    """The error that refuses the client of a request with ``headers``; None to serve it."""
+    try:
+        detail = compatibility.client_refusal(headers)
+    except ValueError as exc:
+        return InvalidInputError(str(exc))
+    return ClientTooOldError(detail) if detail else None
+
+
 def _install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RegistryError, _registry_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
@@ -131,4 +175,5 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.include_router(api_router(), prefix=API_PREFIX)
     _install_handlers(app)
     app.add_middleware(ServerTiming)
+    app.add_middleware(ApiLevel)
     return app

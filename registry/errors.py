@@ -6,6 +6,7 @@ names, so the client can raise the very same class on its side of the wire::
 
     ModregError
     ├── RegistryError                 (status 400)
+    │   ├── ClientTooOldError         400  the client's API level is below what the registry serves
     │   ├── AuthenticationError       401  no, unknown, expired or revoked token
     │   ├── PermissionDeniedError     403  token lacks the scope or team
     │   ├── NotFoundError             404
@@ -68,6 +69,12 @@ class RegistryError(ModregError):
         }
         body.update(self.extra)
         return body
+
+
+class ClientTooOldError(RegistryError):
+    """The registry no longer serves this client's API level (``compatibility``)."""
+
+    status, type, title = 400, "client-too-old", "Client too old"
 
 
 class AuthenticationError(RegistryError):
@@ -172,7 +179,7 @@ def error_class_for(problem_type: str, status: int) -> type[RegistryError]:
     for cls in classes:
         if cls.type == problem_type:
             return cls
-    for cls in classes:
-        if cls.status == status and cls.__bases__ == (RegistryError,):
+    for cls in classes:  # RegistryError first: a bare 400 is none of its subclasses
+        if cls.status == status and (cls is RegistryError or cls.__bases__ == (RegistryError,)):
             return cls
     return RegistryError

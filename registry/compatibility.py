@@ -1,0 +1,99 @@
+"""Which modreg clients and registries can talk to each other: versions and API levels.
+
+Every request of a modreg client carries ``User-Agent: modreg/<version>``,
+``Modreg-Version: <version>`` and ``Modreg-Api-Level: <n>``; every answer of a registry
+carries ``Modreg-Version`` and ``Modreg-Api-Level``.
+
+The API level is an integer that grows only when the wire contract changes in a way an
+older peer cannot live with: a field removed or renamed, a meaning changed, a new field an
+older client must not ignore. Adding an answer field or an enum value does not raise it:
+clients read answers leniently (``schemas.Wire.from_answer``). Each release speaks
+``API_LEVEL`` and still works with peers back to ``OLDEST_API_LEVEL``, so:
+
+- a registry refuses a client whose level is below its ``OLDEST_API_LEVEL``
+  (``ClientTooOldError``, a 400 problem: upgrade the client);
+- a client refuses a registry whose level is below its ``OLDEST_API_LEVEL``
+  (``RegistryTooOldError`` on the client's side: upgrade the registry).
+
+A request without the header (curl, a browser, a health probe) is served. Peers older than
+this check send no level: clients then sent ``User-Agent: modreg-client``, and both sides
+spoke what is now level 1, so a missing header counts as level 1 from a modreg client or
+registry. Only this module reads the headers; it imports nothing heavy, since the CLI
+loads it on every command that talks to a registry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+VERSION = "0.1.0"  # the package's version: pyproject.toml reads it from here
+API_LEVEL = 1
+OLDEST_API_LEVEL = 1
+
+VERSION_HEADER = "Modreg-Version"
+API_LEVEL_HEADER = "Modreg-Api-Level"
+LEGACY_USER_AGENT = "modreg-client"  # what clients older than this check sent
+LEGACY_API_LEVEL = 1
+
+
+def request_headers() -> dict[str, str]:
+    """The headers a client sends with every request: who it is, which level it speaks."""
+    return {
+        "User-Agent": f"modreg/{VERSION}",
+        VERSION_HEADER: VERSION,
+        API_LEVEL_HEADER: str(API_LEVEL),
+    }
+
+
+def answer_headers() -> dict[str, str]:
+    """The headers a registry sends with every answer."""
+    return {VERSION_HEADER: VERSION, API_LEVEL_HEADER: str(API_LEVEL)}
+
+
+def parse_level(value: str) -> int:
+    """A ``Modreg-Api-Level`` header's value; ValueError naming the header when malformed."""
+    try:
+        return int(value.strip())
+    except ValueError:
+        raise ValueError(f"{API_LEVEL_HEADER} header: expected an integer, got {value!r}") from None
+
+
+def client_refusal(headers: Mapping[str, str]) -> str | None:
+    """Why a registry cannot serve the client that sent ``headers``, or None when it can.
+
+    ``headers`` are case-insensitive (starlette's or httpx's); a malformed level raises
+    ValueError.
+    """
+    raw = headers.get(API_LEVEL_HEADER.lower())
+    if raw is None and headers.get("user-agent") != LEGACY_USER_AGENT:
+        return None  # not a modreg client: curl, a browser, a probe
+    level = LEGACY_API_LEVEL if raw is None else parse_level(raw)
+    if level >= OLDEST_API_LEVEL:
+        return None
+    client = headers.get(VERSION_HEADER.lower()) or "of an older release"
+    return (
+        f"this registry runs modreg {VERSION} and serves clients of API level "
+        f"{OLDEST_API_LEVEL} and newer; this client, modreg {client}, speaks level {level}: "
+        "upgrade the modreg client (pip install -U modreg)"
+    )
+
+
+def registry_refusal(headers: Mapping[str, str], url: str) -> str | None:
+    """Why this client cannot use the registry at ``url`` that answered with ``headers``.
+
+    None when it can, and when the level is not a number (a proxy's answer is judged by
+    its body, not here).
+    """
+    raw = headers.get(API_LEVEL_HEADER.lower())
+    try:
+        level = LEGACY_API_LEVEL if raw is None else parse_level(raw)
+    except ValueError:
+        return None
+    if level >= OLDEST_API_LEVEL:
+        return None
+    registry = headers.get(VERSION_HEADER.lower()) or "of an older release"
+    return (
+        f"the registry at {url} runs modreg {registry} (API level {level}); this client, "
+        f"modreg {VERSION}, needs API level {OLDEST_API_LEVEL} or newer: "
+        "upgrade the registry server"
+    )
