@@ -6,7 +6,7 @@
     └── EngineError
         ├── PipelineSpecError        a pipeline is wrong; carries every Problem at once
         │   └── CycleError           ... and some of its steps form a cycle
-        ├── LockMismatchError        --locked, but pipeline.lock no longer matches
+        ├── LockMismatchError        --locked, but the pipeline's lock no longer matches
         ├── OfflineError             --offline, but something is not in the local caches
         ├── BlobError
         │   ├── MissingBlobError     a blob is in no store we can reach

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from modreg.engine.digests import DigestCache, sha256_path
-from modreg.engine.lock import read_lock, write_lock
+from modreg.engine.lock import read_pipeline_lock, write_lock
 from modreg.engine.plan import Plan, PlannedRun, build_plan
 from modreg.engine.protocol import RegistryProtocol
 from modreg.engine.resolve import Resolved, ResolveOptions, resolve_pipelines
@@ -69,9 +69,10 @@ def prepare(
     # a full --upgrade re-resolves everything: it needs nothing from the old lock, which
     # is how an unreadable lock gets replaced
     whole_upgrade = options.upgrade and not options.upgrade_steps
-    lock = read_lock(lock_file) if lock_file is not None and not whole_upgrade else None
+    lock, adopted = read_pipeline_lock(None if whole_upgrade else lock_file, variants[0][1].name)
     online = None if options.offline else registry
     resolved = resolve_pipelines([p for _, p in variants], lock, online, options)
+    resolved.warnings[:0] = adopted
     raise_problems(check(expansion, resolved))
     changed = False
     if lock_file is not None and not options.locked and resolved.changed:

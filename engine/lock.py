@@ -1,4 +1,9 @@
-"""``pipeline.lock``: the exact module versions a pipeline runs with, beside the pipeline.
+"""``NAME.lock``: the exact module versions the pipeline ``NAME.yaml`` runs with, beside it.
+
+Each pipeline file has its own lock (``pipeline.yaml`` -> ``pipeline.lock``,
+``train.yaml`` -> ``train.lock``), so several pipelines in one folder keep theirs. Before
+that, every pipeline of a folder shared ``pipeline.lock``; ``read_pipeline_lock`` takes such
+a lock over once for the pipeline it names (see there).
 
 The lock maps each step, then each module reference that step uses (one, or several when
 the step has variants), to the exact version chosen for it; each chosen version is listed
@@ -39,9 +44,8 @@ from modreg.registry.schemas import COMMIT_PATTERN, SHA256_PATTERN, Manifest, Ve
 LOCK_VERSION = 2
 COMMIT = re.compile(COMMIT_PATTERN)
 SHA256 = re.compile(SHA256_PATTERN)
-HEADER = (
-    "# pipeline.lock: written by modreg; keep it in git. `modreg lock --upgrade` re-resolves.\n"
-)
+HEADER = "# written by modreg; keep it in git. `modreg lock --upgrade` re-resolves.\n"
+SHARED_LOCK = "pipeline.lock"  # the one lock every pipeline of a folder used to share
 
 
 @dataclass(frozen=True)
@@ -156,8 +160,42 @@ class Lock:
 
 
 def lock_path(pipeline_file: Path) -> Path:
-    """``pipeline.lock`` beside the pipeline file."""
-    return pipeline_file.with_name("pipeline.lock")
+    """The lock of ``NAME.yaml``: ``NAME.lock`` beside it."""
+    return pipeline_file.with_suffix(".lock")
+
+
+def lock_name(pipeline_source: str) -> str:
+    """How messages name the lock of the pipeline read from ``pipeline_source``."""
+    if pipeline_source.endswith((".yaml", ".yml")):
+        return lock_path(Path(pipeline_source)).name
+    return "the lock"  # a pipeline built in Python: its lock file is the caller's choice
+
+
+def read_pipeline_lock(lock_file: Path | None, pipeline: str) -> tuple[Lock | None, list[str]]:
+    """The lock at ``lock_file`` for the pipeline named ``pipeline``, and warnings.
+
+    When ``lock_file`` is absent but the folder's ``pipeline.lock`` (which every pipeline
+    of a folder shared before each got its own) names this pipeline, that lock is the one:
+    it is copied to ``lock_file`` and a warning says so, once, since the copy is there next
+    time. A shared lock that names another pipeline, or cannot be read, is not this one's.
+    """
+    if lock_file is None:
+        return None, []
+    lock = read_lock(lock_file)
+    shared = lock_file.with_name(SHARED_LOCK)
+    if lock is not None or shared == lock_file:
+        return lock, []
+    try:
+        lock = read_lock(shared)
+    except PipelineSpecError:
+        return None, []
+    if lock is None or lock.pipeline != pipeline:
+        return None, []
+    write_lock(lock_file, lock)
+    return lock, [
+        f"{lock_file.name} did not exist: took the versions {SHARED_LOCK} holds for pipeline "
+        f"{pipeline!r} and wrote them to {lock_file.name}, now this file's own lock"
+    ]
 
 
 def read_lock(path: Path) -> Lock | None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from modreg.engine.errors import LockMismatchError, OfflineError, Problem
-from modreg.engine.lock import Lock, LockedModule
+from modreg.engine.lock import Lock, LockedModule, lock_name
 from modreg.engine.protocol import RegistryProtocol
 from modreg.engine.spec import Pipeline
 from modreg.registry.errors import ModregError
@@ -72,19 +72,17 @@ def _to_resolve(
 
 
 def _refuse(
-    pairs: set[tuple[str, str]], stale: set[tuple[str, str]], options: ResolveOptions
+    pairs: set[tuple[str, str]], stale: set[tuple[str, str]], options: ResolveOptions, lock: str
 ) -> None:
     listed = "; ".join(f"step {step!r} uses {ref!r}" for step, ref in sorted(pairs))
     if options.offline and pairs:
         raise OfflineError(
-            f"--offline: pipeline.lock has no entry for {listed}; run `modreg lock` online first"
+            f"--offline: {lock} has no entry for {listed}; run `modreg lock` online first"
         )
     if options.locked and (pairs or stale):
         dropped = "; ".join(f"step {step!r} no longer uses {ref!r}" for step, ref in sorted(stale))
         detail = "; ".join(part for part in (listed and f"not locked: {listed}", dropped) if part)
-        raise LockMismatchError(
-            f"--locked: pipeline.lock is out of date ({detail}); run `modreg lock`"
-        )
+        raise LockMismatchError(f"--locked: {lock} is out of date ({detail}); run `modreg lock`")
 
 
 def _syntax_problems(
@@ -115,7 +113,8 @@ def resolve_pipelines(
         lock is None or bool(old.pairs() - set(needed)) or old.pipeline != pipelines[0].name
     )
     wanted = _to_resolve(set(needed), old, options)
-    _refuse(wanted, old.pairs() - set(needed), options)
+    lock_file = lock_name(pipelines[0].source)
+    _refuse(wanted, old.pairs() - set(needed), options, lock_file)
     problems, bad = _syntax_problems(needed)
     result.problems += list(problems)
     result.refs.update(problems)
@@ -126,7 +125,7 @@ def resolve_pipelines(
     if registry is None:
         raise OfflineError("no registry to resolve module references with")
     answers = {answer.ref: answer for answer in registry.resolve(refs + sorted(pins))}
-    _check_pins(result, pins, answers, needed)
+    _check_pins(result, pins, answers, needed, lock_file)
     for step, ref in sorted(wanted):
         answer = answers.get(ref)
         if answer is None:
@@ -159,6 +158,7 @@ def _check_pins(
     pins: dict[str, list[tuple[str, str]]],
     answers: dict[str, Resolution],
     needed: dict[tuple[str, str], Pipeline],
+    lock: str,
 ) -> None:
     """Warn about yanked or deprecated locked versions; a changed one is a problem."""
     for key, users in sorted(pins.items()):
@@ -169,10 +169,10 @@ def _check_pins(
         found = answer.version
         if found is None:
             detail = (answer.error or {}).get("detail") or "not found"
-            message = f"pipeline.lock names {key}, which the registry cannot give: {detail}"
+            message = f"{lock} names {key}, which the registry cannot give: {detail}"
         elif (found.commit, found.sha256) != (locked.commit, locked.sha256):
             message = (
-                f"pipeline.lock names {key} at commit {locked.commit[:12]} (archive "
+                f"{lock} names {key} at commit {locked.commit[:12]} (archive "
                 f"{locked.sha256[:12]}), but the registry has commit {found.commit[:12]} "
                 f"(archive {found.sha256[:12]}); check the lock, or `modreg lock --upgrade {step}`"
             )

@@ -69,7 +69,7 @@ def _workspace(app: App, store_url: str | None, jobs: int | None, offline: bool)
 @json_option
 @pass_app
 def lock_command(app: App, pipeline: Path, upgrade: str | None, as_json: bool) -> None:
-    """Resolve PIPELINE's module references and write pipeline.lock beside it.
+    """Resolve PIPELINE's module references and write its lock beside it (NAME.yaml: NAME.lock).
 
     \b
     Example:
@@ -164,8 +164,8 @@ def _report(outcome: RunResult | SweepResult, as_json: bool, explain: bool) -> i
 
 @click.command("run")
 @PIPELINE_ARG
-@click.option("--locked", is_flag=True, help="Fail instead of changing pipeline.lock.")
-@click.option("--offline", is_flag=True, help="Use only pipeline.lock and the local caches.")
+@click.option("--locked", is_flag=True, help="Fail instead of changing the pipeline's lock.")
+@click.option("--offline", is_flag=True, help="Use only the pipeline's lock and the local caches.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), help="Steps run at once (default: CPUs).")
 @click.option("--no-reuse", is_flag=True, help="Execute every step, even with stored results.")
 @click.option("--regenerate", multiple=True, metavar="STEP", help="Execute STEP even if stored.")
