@@ -53,7 +53,7 @@ def expand(
     if isinstance(target, Sweep):
         return _expand_sweep(target, values, vary)
     _check_cli_axes(target, vary or {})
-    base = target.with_values(values) if values else target
+    base = target.with_values(values or {})  # a copy: the caller's pipeline stays as it was
     base.variants = {**target.variants, **{axis: list(v) for axis, v in (vary or {}).items()}}
     return Expansion(base.expand(), dict(base.variants), frozenset(vary or {}), base)
 

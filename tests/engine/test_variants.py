@@ -5,9 +5,23 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from engine_env import EngineEnv
 from test_spec_validate import GOOD, MODULES, module
 
-from modreg.engine import Lock, ModuleStep, Pipeline, PipelineSpecError, Sweep
+from modreg.engine import (
+    LocalArtifactStore,
+    LocalExecutor,
+    Lock,
+    ModuleStep,
+    Pipeline,
+    PipelineSpecError,
+    RunResult,
+    StateDir,
+    Sweep,
+    SweepResult,
+    Workspace,
+    run_pipeline,
+)
 from modreg.engine.resolve import Resolved
 from modreg.engine.spec import StepOutput, parse_pipeline
 from modreg.engine.variants import check, expand
@@ -159,3 +173,28 @@ def test_a_slot_without_steps_is_an_error() -> None:
         PipelineSpecError, match="step 'prep': expected a ModuleStep or a non-empty list"
     ):
         Sweep.product("digits", {"prep": []})
+
+
+# --- the caller's pipeline is left as it was -----------------------------------------------
+
+
+def test_vary_does_not_change_the_caller_s_pipeline(folder: Path) -> None:
+    pipeline = parse_pipeline(GOOD, folder)
+    assert len(expand(pipeline, vary={"train.params.lr": [0.1, 0.2]}).variants) == 2
+    assert pipeline.variants == {}
+    assert [choice for choice, _ in expand(pipeline).variants] == [{}]
+
+
+def test_run_pipeline_twice_does_not_carry_the_first_sweep_into_the_second(
+    env: EngineEnv, tmp_path: Path
+) -> None:
+    fit = env.module("fit", params={"lr": {"type": "float", "default": 0.1}})
+    pipeline = Pipeline("fit", {"fit": ModuleStep(f"{fit}@^1.0")})
+    state = StateDir(tmp_path / "state")
+    with env.client() as client:
+        workspace = Workspace(state, LocalArtifactStore(state.store), LocalExecutor(1), client)
+        swept = run_pipeline(pipeline, workspace, vary={"fit.params.lr": [0.1, 0.2]})
+        assert isinstance(swept, SweepResult) and len(swept.runs) == 2
+        single = run_pipeline(pipeline, workspace)
+    assert isinstance(single, RunResult) and single.variant == {}
+    assert pipeline.variants == {}
