@@ -3,7 +3,8 @@
 Workloads (each step is a tiny Python script that reads a 1 MiB input and writes a 1 MiB
 output): a chain of 20 steps, and a fan-out 1 -> 50 -> 1. Floors measured in the same run:
 a bash loop running the same scripts one by one (process-per-step floor) and one process
-hashing every file involved (floor for a fully reused run). Every figure is the whole
+hashing every file involved (floor for a fully reused run). The floors run each script with
+``PYTHON``, the very interpreter modreg runs the steps with (see there). Every figure is the whole
 `modreg run` command, process start-up included, against a real registry on loopback.
 
     .venv/bin/python benchmarks/bench_engine.py [--repeat 3]
@@ -30,6 +31,12 @@ sys.path.insert(0, str(ROOT / "tests"))
 from registry_servers import start_server, stop_server  # noqa: E402
 
 MODREG = str(Path(sys.executable).with_name("modreg"))
+# modreg runs a step's leading ``python`` as its own sys.executable (executors.base.
+# fill_command): the interpreter of this venv, on the #! line of the ``modreg`` script beside
+# it. The floors use exactly that. Not ``python3`` from PATH: on pyenv or asdf that is a shell
+# shim (0.20 s a start here, against 0.05 s), which made modreg look faster than its floor.
+# Nor its realpath: in a venv that is the base interpreter, a different start (0.09 s here).
+PYTHON = sys.executable
 MIB = 1 << 20
 FAN = 50
 CHAIN = 20
@@ -160,7 +167,7 @@ def bash_chain(work: Path, steps: int) -> float:
     (folder / "step.py").write_text(STEP)
     script = [f"cp {work / 'raw.bin'} f0"]
     script += [
-        f"python3 step.py --data f{i} --out f{i + 1} --idx {i} --salt 0" for i in range(steps)
+        f"{PYTHON} step.py --data f{i} --out f{i + 1} --idx {i} --salt 0" for i in range(steps)
     ]
     return timed(["bash", "-c", "\n".join(script)], cwd=folder)
 
@@ -170,10 +177,10 @@ def bash_fan(work: Path) -> float:
     folder.mkdir(exist_ok=True)
     (folder / "step.py").write_text(STEP)
     (folder / "join.py").write_text(JOIN)
-    script = [f"python3 step.py --data {work / 'raw.bin'} --out split --idx 999 --salt 0"]
-    script += [f"python3 step.py --data split --out w{i} --idx {i} --salt 0" for i in range(FAN)]
+    script = [f"{PYTHON} step.py --data {work / 'raw.bin'} --out split --idx 999 --salt 0"]
+    script += [f"{PYTHON} step.py --data split --out w{i} --idx {i} --salt 0" for i in range(FAN)]
     script += [
-        "python3 join.py " + " ".join(f"--in{i:02d} w{i}" for i in range(FAN)) + " --out joined"
+        f"{PYTHON} join.py " + " ".join(f"--in{i:02d} w{i}" for i in range(FAN)) + " --out joined"
     ]
     return timed(["bash", "-c", "\n".join(script)], cwd=folder)
 
@@ -187,7 +194,7 @@ def hash_floor(files: int, work: Path) -> float:
         "import hashlib,os,sys\nfor n in os.listdir(sys.argv[1]):\n    "
         "hashlib.file_digest(open(os.path.join(sys.argv[1], n), 'rb'), 'sha256')"
     )
-    return timed([sys.executable, "-c", code, str(folder)])
+    return timed([PYTHON, "-c", code, str(folder)])
 
 
 def timed(argv: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> float:

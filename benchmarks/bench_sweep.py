@@ -1,6 +1,7 @@
 """Sweep benchmark: a 3 x 2 x 3 sweep of a 3-step pipeline of tiny steps, against bash floors.
 
-Each step is bench_engine's tiny Python script (reads a 1 MiB input, writes a 1 MiB output).
+Each step is bench_engine's tiny Python script (reads a 1 MiB input, writes a 1 MiB output);
+the bash floors run it with bench_engine's ``PYTHON``, the interpreter modreg runs steps with.
 The sweep varies ``prep.params.salt`` (3), ``aug.params.salt`` (2) and ``train.params.salt``
 (3): 18 runs whose distinct steps are 3 + 6 + 18 = 27, where a naive product runs 54.
 Figures, all whole commands against a real registry on loopback, measured in the same run:
@@ -27,6 +28,7 @@ from pathlib import Path
 from bench_engine import (
     MIB,
     MODREG,
+    PYTHON,
     STEP,
     Runner,
     hash_floor,
@@ -69,7 +71,7 @@ def bash_sweep(work: Path, naive: bool) -> float:
     folder = work / ("bash-naive" if naive else "bash-sweep")
     folder.mkdir(exist_ok=True)
     (folder / "step.py").write_text(STEP)
-    step = "python3 step.py --data {src} --out {out} --idx {idx} --salt {salt}"
+    step = PYTHON + " step.py --data {src} --out {out} --idx {idx} --salt {salt}"
     script = []
     for p in range(1, 4):
         prep = f"p{p}"
