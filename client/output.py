@@ -1,8 +1,11 @@
 """The one place the CLI prints results: ``--json`` documents, rich tables, messages, warnings.
 
-Commands build plain data (dicts and lists with the DESIGN.md keys) and hand it here; nothing
-else writes to stdout. Data goes to stdout, warnings and progress to stderr, so ``--json``
-output stays parseable. rich is imported only when a table is actually printed.
+Commands build plain data (dicts and lists with the DESIGN.md keys) and hand it here. Data
+goes to stdout, warnings and progress to stderr, so ``--json`` output stays parseable.
+Besides this module, stdout gets only click's ``--help`` and ``--version`` and the log that
+``modreg runs logs`` copies through as it is; error lines go to stderr from the CLI's one
+error handler and from ``modreg run``'s failure report. rich is imported only when a table,
+a field list or a spinner is actually drawn.
 """
 
 from __future__ import annotations

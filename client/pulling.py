@@ -1,11 +1,13 @@
 """Pulling a module's sources: resolve, download, verify, extract into a cache, place.
 
-Sources are cached by archive digest in ``$XDG_CACHE_HOME/modreg/sources/<sha256>``. An entry
-appears there only complete: the archive is downloaded to a temp file (its sha256 checked
-while streaming), checked again, and extracted by ``safe_extract`` into a temp folder that is
-renamed into place. So a cache entry that exists is whole, a second pull of the same version
-needs no download, and a bad archive (wrong digest, ``..``, absolute paths, links out, device
-files, too big) leaves nothing behind. ``--dest`` gets a copy, also made beside it and renamed.
+Sources are cached by archive digest in the engine's source cache,
+``$XDG_CACHE_HOME/modreg/engine/sources/<sha256>`` (``sources_dir``), which ``modreg run``
+reads too. An entry appears there only complete: the archive is downloaded to a temp file
+(its sha256 checked while streaming), checked again, and extracted by ``safe_extract`` into
+a temp folder that is renamed into place. So a cache entry that exists is whole, a second
+pull of the same version needs no download, and a bad archive (wrong digest, ``..``,
+absolute paths, links out, device files, too big) leaves nothing behind. ``--dest`` gets a
+copy, also made beside it and renamed.
 """
 
 from __future__ import annotations

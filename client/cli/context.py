@@ -1,8 +1,9 @@
 """What every command shares: the ``App`` on ``ctx.obj``, ``--json``, and reference arguments.
 
 ``App`` holds the global options and builds the ``RegistryClient`` only when a command first
-asks for it, so commands that need no registry (``init``, ``publish --dry-run``, ``--help``)
-never import httpx or resolve any config.
+asks for it, so commands that need no registry (``init --name``, ``publish --dry-run``,
+``--help``) never import httpx or resolve any config; ``init`` without ``--name`` asks the
+registry for the token's team.
 """
 
 from __future__ import annotations
