@@ -16,6 +16,7 @@ import click
 
 from modreg.client.cli import module_commands, pipelines, registry_commands
 from modreg.client.cli.context import App
+from modreg.registry.compatibility import API_LEVEL, VERSION
 from modreg.registry.errors import ModregError
 
 __all__ = ["cli", "main"]
@@ -49,7 +50,9 @@ def _describe(exc: BaseException) -> str:
 @click.option("--registry", metavar="URL", help="Registry URL (else $MODREG_URL, else login file).")
 @click.option("--token", metavar="TOKEN", help="API token (else $MODREG_TOKEN, else login file).")
 @click.option("--debug", is_flag=True, help="Show tracebacks of errors.")
-@click.version_option("0.1.0", prog_name="modreg")
+@click.version_option(
+    VERSION, prog_name="modreg", message=f"%(prog)s %(version)s (API level {API_LEVEL})"
+)
 @click.pass_context
 def cli(ctx: click.Context, registry: str | None, token: str | None, debug: bool) -> None:
     """modreg: versioned pipeline modules, and pipelines that reuse their results.

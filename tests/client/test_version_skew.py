@@ -97,3 +97,8 @@ def test_a_malformed_api_level_is_one_clear_problem(shared: Any) -> None:
     answer = httpx.get(f"{shared.url}/api/v1/health", headers={"Modreg-Api-Level": "two"})
     assert answer.status_code == 422
     assert answer.json()["detail"] == "Modreg-Api-Level header: expected an integer, got 'two'"
+
+
+def test_version_names_the_one_version_and_the_api_level(run: Any) -> None:
+    result = run("--version")
+    assert (result.exit_code, result.stdout) == (0, f"modreg {VERSION} (API level {API_LEVEL})\n")
