@@ -29,7 +29,6 @@ from modreg.engine.errors import (
     RunCancelledError,
     StepFailedError,
 )
-from modreg.engine.execute import lock_pipeline, prepare, run_pipeline
 from modreg.engine.executors.base import Executor, JobResult, StepJob
 from modreg.engine.executors.local import LocalExecutor
 from modreg.engine.fingerprint import Fingerprint
@@ -37,11 +36,12 @@ from modreg.engine.lock import Lock, LockedModule, lock_path, read_lock
 from modreg.engine.protocol import RegistryProtocol
 from modreg.engine.resolve import ResolveOptions
 from modreg.engine.results import RunResult, StepResult, SweepResult
-from modreg.engine.runner import RunObserver, RunOptions, Workspace
+from modreg.engine.running import lock_pipeline, prepare, run_pipeline
 from modreg.engine.spec import ModuleStep, Pipeline, StepOutput, load_pipeline, parse_pipeline
 from modreg.engine.state import StateDir
 from modreg.engine.store import ArtifactStore, FsspecArtifactStore, LocalArtifactStore
 from modreg.engine.sweep import Sweep
+from modreg.engine.workspace import RunObserver, RunOptions, Workspace
 
 __all__ = [
     "ArtifactStore",

@@ -8,7 +8,7 @@ same node, which executes once and feeds both: an N x M sweep runs each distinct
 
 Nodes are stored in topological order (every node after the nodes it reads from). Each
 ``PlannedRun`` maps the step names of one variant to node keys. The node's real fingerprint
-is computed by the runner once its upstream outputs are known (see ``runner``); for a node
+is computed by the scheduler once its upstream outputs are known (see ``scheduler``); for a node
 with only path inputs, key and fingerprint are the same.
 """
 

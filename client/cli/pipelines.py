@@ -236,7 +236,7 @@ def run_command(
 def _live(title: str, as_json: bool) -> Any:
     if as_json or not sys.stderr.isatty():
         return None
-    from modreg.engine.progress import LiveProgress
+    from modreg.client.progress import LiveProgress
 
     return LiveProgress(title)
 

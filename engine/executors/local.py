@@ -67,7 +67,7 @@ def _kill_group(process: subprocess.Popen[bytes]) -> None:
 
 
 class LocalExecutor(Executor):
-    """Runs steps as local processes; the runner calls ``run`` from up to ``jobs`` threads."""
+    """Runs steps as local processes; the scheduler calls ``run`` from up to ``jobs`` threads."""
 
     def __init__(self, jobs: int | None = None) -> None:
         self.jobs = max(1, jobs or os.cpu_count() or 1)

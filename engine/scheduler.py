@@ -38,50 +38,22 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from modreg.engine.errors import BlobError, MissingBlobError
-from modreg.engine.executors.base import Executor, JobContext, JobResult, StepJob
+from modreg.engine.executors.base import JobContext, JobResult, StepJob
 from modreg.engine.fingerprint import Fingerprint, explain_change
 from modreg.engine.plan import Plan, StepNode, Upstream
 from modreg.engine.protocol import RegistryProtocol
 from modreg.engine.results import ensure_local
 from modreg.engine.sources import SourceCache
-from modreg.engine.state import StateDir
 from modreg.engine.step_cache import StepCache
-from modreg.engine.store import ArtifactStore
+from modreg.engine.workspace import RunOptions, Workspace
 from modreg.registry.schemas import OutputRef
 
 DONE = frozenset({"executed", "reused"})
 BROKEN = frozenset({"failed", "skipped", "cancelled"})
 WAIT_SECONDS = 0.25
-
-
-class RunObserver(Protocol):
-    """Told about every step status change (live progress)."""
-
-    def step_changed(self, label: str, status: str, detail: str = "") -> None: ...
-
-
-@dataclass
-class RunOptions:
-    """How to run: reuse policy, parallelism, offline."""
-
-    jobs: int | None = None
-    no_reuse: bool = False
-    regenerate: frozenset[str] = frozenset()
-    offline: bool = False
-
-
-@dataclass
-class Workspace:
-    """What the engine works with, assembled by the caller (the CLI or a script)."""
-
-    state: StateDir
-    store: ArtifactStore
-    executor: Executor
-    registry: RegistryProtocol | None = None
-    observer: RunObserver | None = None
 
 
 @dataclass

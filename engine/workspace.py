@@ -1,0 +1,47 @@
+"""What a run works with and how: the ``Workspace`` a caller assembles, ``RunOptions``, and
+the ``RunObserver`` that hears about every step.
+
+The engine reads no config: the CLI (or a script) builds these and hands them to
+``running.run_pipeline``; the scheduler only reads them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from modreg.engine.executors.base import Executor
+from modreg.engine.protocol import RegistryProtocol
+from modreg.engine.state import StateDir
+from modreg.engine.store import ArtifactStore
+
+
+class RunObserver(Protocol):
+    """Told about every step status change (live progress).
+
+    ``status`` is a ``StepStatus`` value (``running``, ``executed``, ``reused``, ``failed``,
+    ``skipped``, ``cancelled``); it is a ``str`` too, so an observer may compare it as one.
+    """
+
+    def step_changed(self, label: str, status: str, detail: str = "") -> None: ...
+
+
+@dataclass
+class RunOptions:
+    """How to run: reuse policy, parallelism, offline."""
+
+    jobs: int | None = None
+    no_reuse: bool = False
+    regenerate: frozenset[str] = frozenset()
+    offline: bool = False
+
+
+@dataclass
+class Workspace:
+    """What the engine works with, assembled by the caller (the CLI or a script)."""
+
+    state: StateDir
+    store: ArtifactStore
+    executor: Executor
+    registry: RegistryProtocol | None = None
+    observer: RunObserver | None = None
