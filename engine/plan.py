@@ -52,7 +52,7 @@ class StepUse:
     step: str
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, kw_only=True)
 class StepNode:
     """One distinct step instance of the plan."""
 
@@ -171,7 +171,14 @@ class _Builder:
         manifest = module.manifest
         timeout = step.timeout if step.timeout is not None else manifest.timeout
         retries = step.retries if step.retries is not None else manifest.retries
-        node = StepNode("", module, resolved_params(step, module), inputs, timeout, retries)
+        node = StepNode(
+            key="",
+            module=module,
+            params=resolved_params(step, module),
+            inputs=inputs,
+            timeout=timeout,
+            retries=retries,
+        )
         key = _node_key(node)
         node = self.nodes.setdefault(key, node)
         node.key = key

@@ -19,14 +19,12 @@ from typing import Any
 from modreg.engine.digests import sha256_path
 from modreg.engine.plan import Plan, PlannedRun
 from modreg.engine.protocol import RegistryProtocol
-from modreg.engine.results import RunResult
-from modreg.engine.scheduler import Scheduler
+from modreg.engine.results import RunResult, StepResult
 from modreg.engine.spec import pipeline_to_dict
 from modreg.engine.workspace import Workspace
 from modreg.registry.schemas import (
     ERROR_TEXT,
     RunCreate,
-    RunStatus,
     RunUpdate,
     StepRunBatch,
     StepRunRecord,
@@ -77,49 +75,39 @@ def _axes(plan: Plan) -> dict[str, list[Any]]:
 # --- after the run: the registry -----------------------------------------------------------
 
 
-def fill_remote_metrics(
-    results: list[RunResult], scheduler: Scheduler, registry: RegistryProtocol
-) -> None:
+def fill_remote_metrics(steps: list[StepResult], registry: RegistryProtocol) -> None:
     """Metrics of steps reused from the registry's cache: one fetch per source run."""
-    pending = [
-        step
-        for index, result in enumerate(results)
-        for name, step in result.steps.items()
-        if step.status == "reused"
-        and step.reused_from
-        and not scheduler.states[scheduler.plan.node_of(index, name).key].metrics_known
-    ]
     records = {}
-    for run_id in sorted({s.reused_from for s in pending if s.reused_from}):
+    for run_id in sorted({s.reused_from for s in steps if s.reused_from}):
         if run_id.startswith("local-"):
             continue
         try:
             records[run_id] = registry.get_run(run_id)
         except Exception:  # noqa: BLE001 - metrics are a nicety here
             continue
-    for step in pending:
+    for step in steps:
         source = records.get(step.reused_from or "")
         if source is not None:
             match = [r for r in source.steps.values() if r.fingerprint == step.fingerprint]
             step.metrics = dict(match[0].metrics) if match else {}
 
 
-def record_runs(results: list[RunResult], scheduler: Scheduler, registry: RegistryProtocol) -> None:
+def record_runs(results: list[RunResult], registry: RegistryProtocol) -> None:
     """Record every run's steps and end; a failure becomes a warning of the runs."""
     try:
-        _record_all(results, scheduler, registry)
+        _record_all(results, registry)
     except Exception as exc:  # noqa: BLE001 - the steps are done and cached locally
         for result in results:
             result.warnings.append(f"run {result.run_id} could not be recorded: {exc}")
 
 
-def _record_all(results: list[RunResult], scheduler: Scheduler, registry: RegistryProtocol) -> None:
+def _record_all(results: list[RunResult], registry: RegistryProtocol) -> None:
     """Record the runs of a sweep side by side: each is its own few round trips."""
     if len(results) == 1:
-        _record(results[0], scheduler, registry)
+        _record(results[0], registry)
         return
     with ThreadPoolExecutor(max_workers=RECORD_THREADS) as pool:
-        for done in [pool.submit(_record, r, scheduler, registry) for r in results]:
+        for done in [pool.submit(_record, r, registry) for r in results]:
             done.result()
 
 
@@ -135,37 +123,37 @@ def _log_digest(registry: RegistryProtocol, path: str | None) -> str | None:
         return None
 
 
-def _record(result: RunResult, scheduler: Scheduler, registry: RegistryProtocol) -> None:
-    now = datetime.now(UTC)
-    records = {}
-    for name, step in result.steps.items():
-        state = scheduler.states[scheduler.plan.node_of(_run_index(scheduler, result), name).key]
-        records[name] = StepRunRecord(
-            status=StepStatus(step.status),
-            module=step.module,
-            version=step.version,
-            fingerprint=step.fingerprint,
-            reused_from=step.reused_from,
-            outputs=step.outputs,
-            metrics=step.metrics,
-            exit_code=step.exit_code,
-            error=step.error,
-            explain=step.explain,
-            log_digest=_log_digest(registry, step.log_path)
-            if step.status in {"executed", "failed"}
-            else None,
-            started_at=state.started_at,
-            ended_at=state.ended_at,
+def _step_record(step: StepResult, log_digest: str | None) -> StepRunRecord:
+    return StepRunRecord(
+        status=step.status,
+        module=step.module,
+        version=step.version,
+        fingerprint=step.fingerprint,
+        reused_from=step.reused_from,
+        outputs=step.outputs,
+        metrics=step.metrics,
+        exit_code=step.exit_code,
+        error=step.error,
+        explain=step.explain,
+        log_digest=log_digest,
+        started_at=step.started_at,
+        ended_at=step.ended_at,
+    )
+
+
+def _record(result: RunResult, registry: RegistryProtocol) -> None:
+    logged = {StepStatus.executed, StepStatus.failed}
+    records = {
+        name: _step_record(
+            step, _log_digest(registry, step.log_path) if step.status in logged else None
         )
+        for name, step in result.steps.items()
+    }
     error = result.error
     if error is not None and len(error) > ERROR_TEXT:  # the full text stays in the local record
         error = error[: ERROR_TEXT - 20] + "\n… (cut; see the logs)"
-    finish = RunUpdate(status=RunStatus(result.status), ended_at=now, error=error)
+    finish = RunUpdate(status=result.status, ended_at=datetime.now(UTC), error=error)
     registry.record_steps(result.run_id, StepRunBatch(steps=records, finish=finish))
-
-
-def _run_index(scheduler: Scheduler, result: RunResult) -> int:
-    return scheduler.run_ids.index(result.run_id)
 
 
 # --- after the run: the local state folder -------------------------------------------------

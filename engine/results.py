@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tempfile
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from modreg.engine.errors import MissingBlobError
 from modreg.engine.protocol import RegistryProtocol
 from modreg.engine.staging import staged_folder
 from modreg.engine.store import ArtifactStore
-from modreg.registry.schemas import OutputRef, RunPublic
+from modreg.registry.schemas import OutputRef, RunPublic, RunStatus, StepStatus
 
 
 def ensure_local(store: ArtifactStore, registry: RegistryProtocol | None, ref: OutputRef) -> None:
@@ -48,12 +49,12 @@ def download_output(
     store.materialize(ref, dest)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class StepResult:
     """One step of a run."""
 
     name: str
-    status: str
+    status: StepStatus
     module: str
     version: str
     fingerprint: str | None = None
@@ -64,12 +65,14 @@ class StepResult:
     error: str | None = None
     exit_code: int | None = None
     log_path: str | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
     _store: ArtifactStore | None = field(default=None, repr=False)
     _registry: RegistryProtocol | None = field(default=None, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "status": self.status,
+            "status": self.status.value,
             "module": self.module,
             "version": self.version,
             "fingerprint": self.fingerprint,
@@ -90,13 +93,13 @@ class StepResult:
         return {name: Path(dest) / name for name in self.outputs}
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RunResult:
     """One pipeline run (one variant of a sweep)."""
 
     run_id: str
     pipeline: str
-    status: str
+    status: RunStatus
     steps: dict[str, StepResult]
     variant: dict[str, Any] = field(default_factory=dict)
     sweep_id: str | None = None
@@ -109,7 +112,7 @@ class RunResult:
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {
             "run": self.run_id,
-            "status": self.status,
+            "status": self.status.value,
             "steps": {name: step.to_json() for name, step in self.steps.items()},
         }
         if self.sweep_id is not None:
@@ -126,31 +129,32 @@ class RunResult:
         """A RunResult from a run record the registry holds (``runs show``, ``download``)."""
         steps = {
             name: StepResult(
-                name,
-                record.status.value,
-                record.module,
-                record.version,
-                record.fingerprint,
-                dict(record.outputs),
-                dict(record.metrics),
-                record.reused_from,
-                record.explain,
-                record.error,
-                record.exit_code,
-                None,
-                store,
-                registry,
+                name=name,
+                status=record.status,
+                module=record.module,
+                version=record.version,
+                fingerprint=record.fingerprint,
+                outputs=dict(record.outputs),
+                metrics=dict(record.metrics),
+                reused_from=record.reused_from,
+                explain=record.explain,
+                error=record.error,
+                exit_code=record.exit_code,
+                started_at=record.started_at,
+                ended_at=record.ended_at,
+                _store=store,
+                _registry=registry,
             )
             for name, record in run.steps.items()
         }
         return cls(
-            run.id,
-            run.pipeline,
-            run.status.value,
-            steps,
-            dict(run.variant),
-            run.sweep_id,
-            run.error,
+            run_id=run.id,
+            pipeline=run.pipeline,
+            status=run.status,
+            steps=steps,
+            variant=dict(run.variant),
+            sweep_id=run.sweep_id,
+            error=run.error,
         )
 
 
@@ -159,12 +163,12 @@ class SweepResult:
     """A pipeline with variants: one RunResult per combination."""
 
     sweep_id: str | None
-    status: str
+    status: RunStatus
     runs: list[RunResult]
 
     def to_json(self) -> dict[str, Any]:
         return {
             "sweep": self.sweep_id,
-            "status": self.status,
+            "status": self.status.value,
             "runs": [{**run.to_json(), "variant": run.variant} for run in self.runs],
         }

@@ -96,57 +96,72 @@ def failure_message(step: str, state: NodeState) -> str:
 def _step_result(scheduler: Scheduler, run: int, step: str, workspace: Workspace) -> StepResult:
     node = scheduler.plan.node_of(run, step)
     state = scheduler.states[node.key]
-    status, reused_from = state.status, state.reused_from
-    if status == "executed" and node.users[0].run != run:
-        status, reused_from = "reused", scheduler.run_ids[node.users[0].run]
-    if status not in {s.value for s in StepStatus} or status in {"waiting", "ready", "running"}:
-        status = "skipped"
+    status, reused_from = state.status.step_status, state.reused_from
+    if status == StepStatus.executed and node.users[0].run != run:
+        status, reused_from = StepStatus.reused, scheduler.run_ids[node.users[0].run]
+    if status in (StepStatus.pending, StepStatus.running):
+        status = StepStatus.skipped
     return StepResult(
-        step,
-        status,
-        node.module.module,
-        node.module.version,
-        state.fingerprint.digest if state.fingerprint else None,
-        dict(state.outputs),
-        dict(state.metrics),
-        reused_from,
-        state.explain if status == "executed" else None,
-        state.error,
-        state.exit_code,
-        str(state.log_path) if state.log_path else None,
-        workspace.store,
-        workspace.registry,
+        name=step,
+        status=status,
+        module=node.module.module,
+        version=node.module.version,
+        fingerprint=state.fingerprint.digest if state.fingerprint else None,
+        outputs=dict(state.outputs),
+        metrics=dict(state.metrics),
+        reused_from=reused_from,
+        explain=state.explain if status == StepStatus.executed else None,
+        error=state.error,
+        exit_code=state.exit_code,
+        log_path=str(state.log_path) if state.log_path else None,
+        started_at=state.started_at,
+        ended_at=state.ended_at,
+        _store=workspace.store,
+        _registry=workspace.registry,
     )
 
 
-def _run_status(steps: dict[str, StepResult], interrupted: bool) -> str:
+def _run_status(steps: dict[str, StepResult], interrupted: bool) -> RunStatus:
     statuses = {step.status for step in steps.values()}
-    if statuses <= {"executed", "reused"}:
-        return RunStatus.succeeded.value
-    return (
-        RunStatus.cancelled.value
-        if interrupted and "cancelled" in statuses
-        else RunStatus.failed.value
-    )
+    if statuses <= {StepStatus.executed, StepStatus.reused}:
+        return RunStatus.succeeded
+    if interrupted and StepStatus.cancelled in statuses:
+        return RunStatus.cancelled
+    return RunStatus.failed
 
 
 def _results(scheduler: Scheduler, workspace: Workspace, sweep_id: str | None) -> list[RunResult]:
     results = []
     for run in scheduler.plan.runs:
         steps = {name: _step_result(scheduler, run.index, name, workspace) for name in run.nodes}
-        status = _run_status(steps, scheduler.interrupted)
         failed = [
             failure_message(name, scheduler.states[scheduler.plan.node_of(run.index, name).key])
             for name, step in steps.items()
-            if step.status == "failed"
+            if step.status == StepStatus.failed
         ]
         result = RunResult(
-            scheduler.run_ids[run.index], run.pipeline.name, status, steps, run.variant, sweep_id
+            run_id=scheduler.run_ids[run.index],
+            pipeline=run.pipeline.name,
+            status=_run_status(steps, scheduler.interrupted),
+            steps=steps,
+            variant=run.variant,
+            sweep_id=sweep_id,
+            error="\n".join(failed) or None,
+            warnings=list(scheduler.warnings),
         )
-        result.error = "\n".join(failed) or None
-        result.warnings = list(scheduler.warnings)
         results.append(result)
     return results
+
+
+def _metrics_unknown(scheduler: Scheduler, results: list[RunResult]) -> list[StepResult]:
+    """Steps reused from the registry's cache, whose metrics are in their source run."""
+    return [
+        step
+        for result, run in zip(results, scheduler.plan.runs, strict=True)
+        for name, step in result.steps.items()
+        if step.status == StepStatus.reused
+        and not scheduler.states[scheduler.plan.node_of(run.index, name).key].metrics_known
+    ]
 
 
 def execute_plan(
@@ -161,8 +176,8 @@ def execute_plan(
     for result in results:
         save_local(result, workspace)
     if registry is not None:
-        fill_remote_metrics(results, scheduler, registry)
-        record_runs(results, scheduler, registry)
+        fill_remote_metrics(_metrics_unknown(scheduler, results), registry)
+        record_runs(results, registry)
     return results
 
 
@@ -194,5 +209,6 @@ def run_pipeline(
         result.warnings = prepared.resolved.warnings + result.warnings
     if single:
         return results[0]
-    status = "succeeded" if all(r.status == "succeeded" for r in results) else "failed"
+    succeeded = all(r.status == RunStatus.succeeded for r in results)
+    status = RunStatus.succeeded if succeeded else RunStatus.failed
     return SweepResult(results[0].sweep_id, status, results)

@@ -1,6 +1,6 @@
 """The scheduler: runs a plan's nodes in dependency order, reusing every result it can.
 
-State: one ``NodeState`` per plan node, whose ``status`` moves
+State: one ``NodeState`` per plan node, whose ``status`` (a ``NodeStatus``) moves
 
     waiting -> ready -> running -> executed | failed | cancelled
     waiting -> reused                         (a stored result has the node's fingerprint)
@@ -28,15 +28,18 @@ Algorithm (all on the calling thread, except the work itself):
    that upstream node back to be re-executed (once).
 
 Ctrl-C stops the executor's processes, cancels queued work and marks unfinished nodes
-``cancelled``.
+``cancelled``. Observers and results see a node's ``StepStatus`` (waiting and ready read
+``pending``); a step of a run that never got past them counts as ``skipped``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -47,18 +50,43 @@ from modreg.engine.plan import Plan, StepNode, Upstream
 from modreg.engine.protocol import RegistryProtocol
 from modreg.engine.results import ensure_local
 from modreg.engine.sources import SourceCache
+from modreg.engine.state import CacheEntry, StepHistory
 from modreg.engine.step_cache import StepCache
 from modreg.engine.workspace import RunOptions, Workspace
-from modreg.registry.schemas import OutputRef
+from modreg.registry.schemas import OutputRef, StepStatus
 
-DONE = frozenset({"executed", "reused"})
-BROKEN = frozenset({"failed", "skipped", "cancelled"})
 WAIT_SECONDS = 0.25
 
 
-@dataclass
+class NodeStatus(StrEnum):
+    """Where a node is; the module docstring draws the moves between them."""
+
+    waiting = "waiting"
+    ready = "ready"
+    running = "running"
+    executed = "executed"
+    reused = "reused"
+    failed = "failed"
+    skipped = "skipped"
+    cancelled = "cancelled"
+
+    @property
+    def step_status(self) -> StepStatus:
+        """The status a step of a run shows: a node not yet dispatched is ``pending``."""
+        if self in (NodeStatus.waiting, NodeStatus.ready):
+            return StepStatus.pending
+        return StepStatus(self.value)
+
+
+DONE = frozenset({NodeStatus.executed, NodeStatus.reused})
+BROKEN = frozenset({NodeStatus.failed, NodeStatus.skipped, NodeStatus.cancelled})
+
+
+@dataclass(kw_only=True)
 class NodeState:
-    status: str = "waiting"
+    """What the scheduler knows of one node; written only on the scheduler's thread."""
+
+    status: NodeStatus = NodeStatus.waiting
     fingerprint: Fingerprint | None = None
     outputs: dict[str, OutputRef] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
@@ -77,7 +105,7 @@ class NodeState:
 
 @dataclass
 class _Outcome:
-    reused: dict[str, Any] | None = None
+    reused: CacheEntry | None = None
     result: JobResult | None = None
     missing_from: str | None = None  # node key whose outputs could not be staged
 
@@ -120,10 +148,10 @@ class Scheduler:
     def _loop(self, pool: ThreadPoolExecutor, running: dict[Future[_Outcome], str]) -> None:
         while True:
             self._advance()
-            ready = [k for k, s in self.states.items() if s.status == "ready"]
+            ready = [k for k, s in self.states.items() if s.status == NodeStatus.ready]
             self._prefetch(ready)
             for key in ready:
-                self._set(key, "running")
+                self._set(key, NodeStatus.running)
                 running[pool.submit(self._work, key)] = key
             if not running:
                 return
@@ -133,7 +161,8 @@ class Scheduler:
                 try:
                     outcome = future.result()
                 except Exception as exc:  # noqa: BLE001 - one step fails, the run goes on
-                    outcome = _Outcome(result=JobResult(None, error=f"internal error: {exc}"))
+                    error = f"internal error: {exc}"
+                    outcome = _Outcome(result=JobResult(exit_code=None, error=error))
                 self._complete(key, outcome)
 
     def _prefetch(self, keys: list[str]) -> None:
@@ -152,7 +181,7 @@ class Scheduler:
                     self._complete(key, future.result())
         for key, state in self.states.items():
             if state.status not in DONE | BROKEN:
-                state.status, state.error = "cancelled", "cancelled (interrupted)"
+                state.status, state.error = NodeStatus.cancelled, "cancelled (interrupted)"
                 self._notify(key)
 
     # --- advance: fingerprints and lookups ------------------------------------------------
@@ -172,12 +201,12 @@ class Scheduler:
     def _settle(self, key: str) -> bool:
         """Skip a waiting node with a broken upstream; True if its fingerprint is now known."""
         state = self.states[key]
-        if state.status != "waiting":
+        if state.status != NodeStatus.waiting:
             return False
         deps = self.plan.nodes[key].deps
         broken = [dep for dep in deps if self.states[dep].status in BROKEN]
         if broken:
-            state.status = "skipped"
+            state.status = NodeStatus.skipped
             upstream = self.plan.nodes[broken[0]].label
             state.error = f"skipped: step {upstream!r} {self.states[broken[0]].status}"
             self._notify(key)
@@ -200,19 +229,19 @@ class Scheduler:
             return "allow_reuse = false in the module's manifest"
         return None
 
-    def _lookup(self, keys: list[str]) -> dict[str, dict[str, Any]]:
+    def _lookup(self, keys: list[str]) -> dict[str, CacheEntry]:
         """Stored results for the nodes that may reuse one, by node key."""
         allowed = {self._fp(k): k for k in keys if self._reuse_blocker(self.plan.nodes[k]) is None}
         return {allowed[fp]: entry for fp, entry in self.cache.lookup(list(allowed)).items()}
 
-    def _mark_reused(self, key: str, entry: dict[str, Any]) -> None:
+    def _mark_reused(self, key: str, entry: CacheEntry) -> None:
         state = self.states[key]
-        state.status = "reused"
-        state.outputs = dict(entry["outputs"])
-        state.metrics = dict(entry.get("metrics") or {})
-        state.metrics_known = "metrics" in entry
-        state.reused_from = entry.get("run_id")
-        state.shared = bool(entry.get("shared", True))
+        state.status = NodeStatus.reused
+        state.outputs = dict(entry.outputs)
+        state.metrics = dict(entry.metrics or {})
+        state.metrics_known = entry.metrics is not None
+        state.reused_from = entry.run_id
+        state.shared = entry.shared
         self._remember_history(key)
         self._notify(key)
 
@@ -220,13 +249,15 @@ class Scheduler:
         node, state = self.plan.nodes[key], self.states[key]
         blocker = self._reuse_blocker(node)
         last = self.ws.state.last_step(self.plan.runs[node.users[0].run].pipeline.name, node.label)
-        old = Fingerprint.from_dict(last["fingerprint"]) if last and "fingerprint" in last else None
         assert state.fingerprint is not None
         reason = explain_change(
-            old, state.fingerprint, last.get("version") if last else None, node.module.version
+            last.fingerprint if last else None,
+            state.fingerprint,
+            last.version if last else None,
+            node.module.version,
         )
         state.explain = f"{blocker} ({reason})" if blocker else reason
-        state.status = "ready"
+        state.status = NodeStatus.ready
 
     # --- work (on pool threads) -----------------------------------------------------------
 
@@ -271,22 +302,21 @@ class Scheduler:
         outputs = {name: port.type for name, port in manifest.interface.outputs.items()}
         log_path = self.ws.state.log_path(self.run_ids[node.users[0].run], node.label)
         return StepJob(
-            node.label,
-            list(manifest.command),
-            node.module.sha256,
-            inputs,
-            node.params,
-            outputs,
-            optional,
-            node.timeout,
-            {},
-            log_path,
+            step=node.label,
+            command=list(manifest.command),
+            source_sha256=node.module.sha256,
+            inputs=inputs,
+            params=node.params,
+            outputs=outputs,
+            optional_outputs=optional,
+            timeout=node.timeout,
+            log_path=log_path,
         )
 
     def _attempts(self, node: StepNode, job: StepJob) -> JobResult:
         assert job.log_path is not None
         job.log_path.write_bytes(b"")
-        result = JobResult(None, error="not run")
+        result = JobResult(exit_code=None, error="not run")
         for attempt in range(node.retries + 1):
             if attempt:
                 with open(job.log_path, "a", encoding="utf-8") as log:
@@ -297,7 +327,8 @@ class Scheduler:
             except BlobError:
                 raise
             except Exception as exc:  # noqa: BLE001 - reported as the step's failure
-                result = JobResult(None, error=f"could not run: {exc}", log_path=job.log_path)
+                error = f"could not run: {exc}"
+                result = JobResult(exit_code=None, error=error, log_path=job.log_path)
             if result.ok or result.cancelled:
                 break
         return result
@@ -312,16 +343,16 @@ class Scheduler:
 
     def _store_result(self, node: StepNode, fingerprint: str, result: JobResult) -> None:
         run_id = self.run_ids[node.users[0].run]
-        entry = {
-            "outputs": {name: ref.model_dump(mode="json") for name, ref in result.outputs.items()},
-            "metrics": result.metrics,
-            "run_id": run_id,
-            "step": node.label,
-            "shared": False,
-        }
+        entry = CacheEntry(
+            outputs=result.outputs,
+            metrics=result.metrics,
+            run_id=run_id,
+            step=node.label,
+            shared=False,
+        )
         self.ws.state.remember(fingerprint, entry)
         if self.cache.share(fingerprint, result.outputs, run_id, node.label):
-            self.ws.state.remember(fingerprint, {**entry, "shared": True})
+            self.ws.state.remember(fingerprint, dataclasses.replace(entry, shared=True))
 
     def _online_registry(self) -> RegistryProtocol | None:
         return None if self.options.offline else self.ws.registry
@@ -329,11 +360,13 @@ class Scheduler:
     def _share_unshared(self) -> None:
         """Results reused from the local cache that never reached the registry: share them."""
         for key, state in self.states.items():
-            if state.status == "reused" and not state.shared and state.fingerprint is not None:
+            reused = state.status == NodeStatus.reused
+            if reused and not state.shared and state.fingerprint is not None:
                 digest, label = state.fingerprint.digest, self.plan.nodes[key].label
                 if self.cache.share(digest, state.outputs, state.reused_from, label):
-                    entry = self.ws.state.cached(digest) or {}
-                    self.ws.state.remember(digest, {**entry, "shared": True})
+                    entry = self.ws.state.cached(digest)
+                    if entry is not None:
+                        self.ws.state.remember(digest, dataclasses.replace(entry, shared=True))
 
     # --- complete (scheduler thread) ------------------------------------------------------
 
@@ -346,7 +379,7 @@ class Scheduler:
         elif outcome.result is not None:
             self._finish(key, outcome.result)
         else:
-            state.status, state.error = "failed", "no result"
+            state.status, state.error = NodeStatus.failed, "no result"
             self._notify(key)
 
     def _refetch(self, key: str, producer: str) -> None:
@@ -355,7 +388,7 @@ class Scheduler:
         if upstream.refetched:
             state = self.states[key]
             state.status, state.error = (
-                "failed",
+                NodeStatus.failed,
                 f"the outputs of step {self.plan.nodes[producer].label!r} are missing",
             )
             self._notify(key)
@@ -365,19 +398,20 @@ class Scheduler:
         upstream.refetched, upstream.forced, upstream.status = (
             True,
             "stored outputs missing or corrupt",
-            "waiting",
+            NodeStatus.waiting,
         )
-        self.states[key].status = "waiting"
+        self.states[key].status = NodeStatus.waiting
 
     def _finish(self, key: str, result: JobResult) -> None:
         state = self.states[key]
         state.exit_code, state.log_path = result.exit_code, result.log_path
         state.started_at, state.ended_at = result.started_at, result.ended_at
         if result.ok:
-            state.status, state.outputs, state.metrics = "executed", result.outputs, result.metrics
+            state.status, state.outputs = NodeStatus.executed, result.outputs
+            state.metrics = result.metrics
             self._remember_history(key)
         else:
-            state.status = "cancelled" if result.cancelled else "failed"
+            state.status = NodeStatus.cancelled if result.cancelled else NodeStatus.failed
             state.error = result.error
         self._notify(key)
 
@@ -385,13 +419,13 @@ class Scheduler:
         """The node's fingerprint becomes the "last run" of each step using it (--explain)."""
         node, state = self.plan.nodes[key], self.states[key]
         assert state.fingerprint is not None
-        entry = {"fingerprint": state.fingerprint.to_dict(), "version": node.module.version}
+        entry = StepHistory(state.fingerprint, node.module.version)
         for use in node.users:
             pipeline = self.plan.runs[use.run].pipeline.name
             if self.ws.state.last_step(pipeline, use.step) != entry:
                 self.ws.state.record_step(pipeline, use.step, entry)
 
-    def _set(self, key: str, status: str) -> None:
+    def _set(self, key: str, status: NodeStatus) -> None:
         self.states[key].status = status
         self._notify(key)
 
@@ -400,9 +434,8 @@ class Scheduler:
         if observer is not None:
             node = self.plan.nodes[key]
             for use in node.users:
-                observer.step_changed(
-                    self._label(use.run, use.step), self.states[key].status, detail
-                )
+                status = self.states[key].status.step_status
+                observer.step_changed(self._label(use.run, use.step), status, detail)
 
     def _label(self, run: int, step: str) -> str:
         return step if len(self.plan.runs) == 1 else f"{step} [{run + 1}]"

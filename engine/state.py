@@ -25,8 +25,12 @@ import json
 import os
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from modreg.engine.fingerprint import Fingerprint
+from modreg.registry.schemas import OutputRef
 
 
 def write_json_atomic(path: Path, value: Any) -> None:
@@ -43,6 +47,61 @@ def read_json(path: Path) -> Any:
         return json.loads(path.read_bytes())
     except (OSError, ValueError):
         return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CacheEntry:
+    """A stored step result: its outputs, and which run of which step produced them."""
+
+    outputs: dict[str, OutputRef]
+    metrics: dict[str, Any] | None = None  # None: not known here (in the registry's source run)
+    run_id: str | None = None
+    step: str | None = None
+    shared: bool = True  # the registry has this entry and every blob it names
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "outputs": {name: ref.model_dump(mode="json") for name, ref in self.outputs.items()},
+            "metrics": self.metrics,
+            "run_id": self.run_id,
+            "step": self.step,
+            "shared": self.shared,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> CacheEntry:
+        """The entry a JSON object holds; ValueError if it holds none."""
+        try:
+            outputs = {name: OutputRef.model_validate(ref) for name, ref in data["outputs"].items()}
+            metrics = data.get("metrics")
+            return cls(
+                outputs=outputs,
+                metrics=dict(metrics) if metrics is not None else None,
+                run_id=data.get("run_id"),
+                step=data.get("step"),
+                shared=bool(data.get("shared", True)),
+            )
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"not a step cache entry: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class StepHistory:
+    """What the last run of one pipeline step used (``--explain`` compares against it)."""
+
+    fingerprint: Fingerprint
+    version: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"fingerprint": self.fingerprint.to_dict(), "version": self.version}
+
+    @classmethod
+    def from_json(cls, data: Any) -> StepHistory:
+        """The history a JSON object holds; ValueError if it holds none."""
+        try:
+            return cls(Fingerprint.from_dict(data["fingerprint"]), str(data["version"]))
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"not a step history entry: {exc}") from exc
 
 
 class StateDir:
@@ -73,13 +132,16 @@ class StateDir:
     def _cache_path(self, fingerprint: str) -> Path:
         return self.root / "cache" / fingerprint[:2] / f"{fingerprint}.json"
 
-    def cached(self, fingerprint: str) -> dict[str, Any] | None:
-        """The local cache entry of a fingerprint: outputs, run_id, step, shared."""
-        entry = read_json(self._cache_path(fingerprint))
-        return entry if isinstance(entry, dict) else None
+    def cached(self, fingerprint: str) -> CacheEntry | None:
+        """The local cache entry of a fingerprint, or None (also when it is unreadable)."""
+        data = read_json(self._cache_path(fingerprint))
+        try:
+            return CacheEntry.from_json(data) if data is not None else None
+        except ValueError:
+            return None
 
-    def remember(self, fingerprint: str, entry: dict[str, Any]) -> None:
-        write_json_atomic(self._cache_path(fingerprint), entry)
+    def remember(self, fingerprint: str, entry: CacheEntry) -> None:
+        write_json_atomic(self._cache_path(fingerprint), entry.to_json())
 
     @contextlib.contextmanager
     def step_lock(self, fingerprint: str) -> Iterator[None]:
@@ -99,13 +161,16 @@ class StateDir:
         key = hashlib.sha256(f"{pipeline}\0{step}".encode()).hexdigest()[:24]
         return self.root / "history" / f"{key}.json"
 
-    def last_step(self, pipeline: str, step: str) -> dict[str, Any] | None:
+    def last_step(self, pipeline: str, step: str) -> StepHistory | None:
         """What the last run of this pipeline step used: fingerprint parts and version."""
-        entry = read_json(self._history_path(pipeline, step))
-        return entry if isinstance(entry, dict) else None
+        data = read_json(self._history_path(pipeline, step))
+        try:
+            return StepHistory.from_json(data) if data is not None else None
+        except ValueError:
+            return None
 
-    def record_step(self, pipeline: str, step: str, entry: dict[str, Any]) -> None:
-        write_json_atomic(self._history_path(pipeline, step), entry)
+    def record_step(self, pipeline: str, step: str, entry: StepHistory) -> None:
+        write_json_atomic(self._history_path(pipeline, step), entry.to_json())
 
     def save_run(self, run_id: str, record: dict[str, Any]) -> None:
         write_json_atomic(self.root / "runs" / f"{run_id}.json", record)

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from modreg.engine.protocol import RegistryProtocol
-from modreg.engine.state import StateDir
+from modreg.engine.state import CacheEntry, StateDir
 from modreg.engine.store import ArtifactStore
 from modreg.registry.schemas import CacheEntryCreate, OutputRef
 
@@ -35,9 +34,9 @@ class StepCache:
         self.store = store
         self.warnings = warnings
 
-    def lookup(self, fingerprints: list[str]) -> dict[str, dict[str, Any]]:
+    def lookup(self, fingerprints: list[str]) -> dict[str, CacheEntry]:
         """The stored results of those fingerprints that have one: local, then remote."""
-        hits: dict[str, dict[str, Any]] = {}
+        hits: dict[str, CacheEntry] = {}
         for fingerprint in fingerprints:
             if (entry := self.local_hit(fingerprint)) is not None:
                 hits[fingerprint] = entry
@@ -46,24 +45,16 @@ class StepCache:
             hits.update(self._remote_hits(self.registry, misses))
         return hits
 
-    def local_hit(self, fingerprint: str) -> dict[str, Any] | None:
+    def local_hit(self, fingerprint: str) -> CacheEntry | None:
         """The local entry, if every output it names is in the store."""
         entry = self.state.cached(fingerprint)
-        if entry is None:
+        if entry is None or not all(self.store.has_output(r) for r in entry.outputs.values()):
             return None
-        try:
-            outputs = {
-                name: OutputRef.model_validate(ref) for name, ref in entry["outputs"].items()
-            }
-        except (KeyError, ValueError, AttributeError):
-            return None
-        if not all(self.store.has_output(ref) for ref in outputs.values()):
-            return None
-        return {**entry, "outputs": outputs, "local": True}
+        return entry
 
     def _remote_hits(
         self, registry: RegistryProtocol, fingerprints: list[str]
-    ) -> dict[str, dict[str, Any]]:
+    ) -> dict[str, CacheEntry]:
         try:
             entries = registry.lookup_cache(sorted(fingerprints))
         except Exception as exc:  # noqa: BLE001 - a cache miss, not a failed run
@@ -71,12 +62,7 @@ class StepCache:
             return {}
         wanted = set(fingerprints)
         return {
-            fp: {
-                "outputs": dict(entry.outputs),
-                "run_id": entry.run_id,
-                "local": False,
-                "shared": True,
-            }
+            fp: CacheEntry(outputs=dict(entry.outputs), run_id=entry.run_id, step=entry.step)
             for fp, entry in entries.items()
             if fp in wanted
         }

@@ -14,19 +14,20 @@ from modreg.engine.executors.base import Executor
 from modreg.engine.protocol import RegistryProtocol
 from modreg.engine.state import StateDir
 from modreg.engine.store import ArtifactStore
+from modreg.registry.schemas import StepStatus
 
 
 class RunObserver(Protocol):
     """Told about every step status change (live progress).
 
-    ``status`` is a ``StepStatus`` value (``running``, ``executed``, ``reused``, ``failed``,
-    ``skipped``, ``cancelled``); it is a ``str`` too, so an observer may compare it as one.
+    ``status`` is ``running``, ``executed``, ``reused``, ``failed``, ``skipped`` or
+    ``cancelled``; a ``StepStatus`` is a ``str`` too, so an observer may take it as one.
     """
 
-    def step_changed(self, label: str, status: str, detail: str = "") -> None: ...
+    def step_changed(self, label: str, status: StepStatus, detail: str = "") -> None: ...
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RunOptions:
     """How to run: reuse policy, parallelism, offline."""
 

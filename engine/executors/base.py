@@ -31,7 +31,7 @@ PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\.([^{}]*)\}")
 PYTHON_NAMES = frozenset({"python", "python3"})
 
 
-@dataclass
+@dataclass(kw_only=True)
 class StepJob:
     """One execution of a step, described by content."""
 
@@ -47,7 +47,7 @@ class StepJob:
     log_path: Path | None = None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class JobResult:
     """What running a job produced; ``error`` is None on success."""
 

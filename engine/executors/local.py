@@ -102,11 +102,13 @@ class LocalExecutor(Executor):
         argv = fill_command(job.command, paths)
         exit_code, timed_out = self._spawn(argv, scratch / "work", env, job, context.cancelled)
         if context.cancelled.is_set():
-            return JobResult(exit_code, error="cancelled", cancelled=True)
+            return JobResult(exit_code=exit_code, error="cancelled", cancelled=True)
         if timed_out:
-            return JobResult(exit_code, error=f"timed out after {job.timeout:g}s", timed_out=True)
+            return JobResult(
+                exit_code=exit_code, error=f"timed out after {job.timeout:g}s", timed_out=True
+            )
         if exit_code != 0:
-            return JobResult(exit_code, error=f"exited with code {exit_code}")
+            return JobResult(exit_code=exit_code, error=f"exited with code {exit_code}")
         return self._finish(job, context, paths["outputs"], metrics_path)
 
     def _finish(
@@ -115,12 +117,12 @@ class LocalExecutor(Executor):
         try:
             refs = collect_outputs(job, context.store, outputs)
         except ValueError as exc:
-            return JobResult(0, error=str(exc))
+            return JobResult(exit_code=0, error=str(exc))
         metrics, warning = read_metrics(metrics_path)
         if warning and job.log_path is not None:
             with open(job.log_path, "a", encoding="utf-8") as log:
                 log.write(f"[modreg] {warning}\n")
-        return JobResult(0, outputs=refs, metrics=metrics)
+        return JobResult(exit_code=0, outputs=refs, metrics=metrics)
 
     def _spawn(
         self,

@@ -27,12 +27,12 @@ def _context(tmp_path: Path) -> JobContext:
 
 def _job(tmp_path: Path, seconds: float) -> StepJob:
     return StepJob(
-        "s",
-        [sys.executable, "main.py", "{outputs.out}", "{params.seconds}"],
-        SOURCE,
-        {},
-        {"seconds": seconds},
-        {"out": PortType.file},
+        step="s",
+        command=[sys.executable, "main.py", "{outputs.out}", "{params.seconds}"],
+        source_sha256=SOURCE,
+        inputs={},
+        params={"seconds": seconds},
+        outputs={"out": PortType.file},
         log_path=tmp_path / "s.log",
     )
 
