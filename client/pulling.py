@@ -101,7 +101,8 @@ def ensure_sources(
 
 def extract_verified(archive: Path, sha256: str, target: Path) -> None:
     """Check ``archive``'s digest, then extract it safely to ``target`` (all or nothing)."""
-    from modreg.registry.archive import safe_extract, sha256_file
+    from modreg.registry.archive import safe_extract
+    from modreg.registry.hashing import sha256_file
 
     actual = sha256_file(archive)
     if actual != sha256:

@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from modreg.registry.hashing import sha256_file
+
 CHUNK = 1 << 20
 RACY_SECONDS = 1.0
 
@@ -33,12 +35,6 @@ def canonical_json(value: Any) -> bytes:
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def sha256_path(path: Path) -> str:
-    """The sha256 of a file's bytes."""
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def dir_manifest(files: dict[str, tuple[str, int]]) -> bytes:
@@ -91,7 +87,7 @@ class DigestCache:
         cached = self._entries.get(key)
         if cached is not None and cached[:3] == stamp:
             return cached[3], info.st_size
-        digest = sha256_path(path)
+        digest = sha256_file(path)
         if time.time_ns() - info.st_mtime_ns > RACY_SECONDS * 1e9:
             self._entries[key] = [*stamp, digest]
             self._dirty = True

@@ -16,12 +16,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from modreg.engine.digests import sha256_path
 from modreg.engine.plan import Plan, PlannedRun
 from modreg.engine.protocol import RegistryProtocol
 from modreg.engine.results import RunResult, StepResult
 from modreg.engine.spec import pipeline_to_dict
 from modreg.engine.workspace import Workspace
+from modreg.registry.hashing import sha256_file
 from modreg.registry.schemas import (
     ERROR_TEXT,
     RunCreate,
@@ -116,7 +116,7 @@ def _log_digest(registry: RegistryProtocol, path: str | None) -> str | None:
     if not path or not Path(path).exists():
         return None
     try:
-        digest = sha256_path(Path(path))
+        digest = sha256_file(Path(path))
         registry.put_blob(digest, Path(path))
         return digest
     except Exception:  # noqa: BLE001 - the log stays local

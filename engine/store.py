@@ -24,10 +24,11 @@ from modreg.engine.digests import (
     CHUNK,
     dir_manifest,
     read_dir_manifest,
-    sha256_path,
+    sha256_bytes,
     walk_files,
 )
 from modreg.engine.errors import CorruptBlobError, MissingBlobError
+from modreg.registry.hashing import sha256_file
 from modreg.registry.schemas import OutputRef, PortType
 
 
@@ -113,7 +114,7 @@ class ArtifactStore(ABC):
         """A blob's bytes, verified."""
         with self._open_checked(digest) as source:
             data = source.read()
-        if hashlib.sha256(data).hexdigest() != digest:
+        if sha256_bytes(data) != digest:
             self.drop(digest)
             raise CorruptBlobError(digest, f"blob {digest[:12]} was corrupt; dropped it")
         return data
@@ -180,7 +181,7 @@ class LocalArtifactStore(ArtifactStore):
 
     def _adopt(self, path: Path) -> tuple[str, int]:
         """Move a file into the store without copying it, when on the same filesystem."""
-        digest, size = sha256_path(path), path.stat().st_size
+        digest, size = sha256_file(path), path.stat().st_size
         if self.has_blob(digest):
             return digest, size
         self._temp.mkdir(parents=True, exist_ok=True)
@@ -205,7 +206,7 @@ class LocalArtifactStore(ArtifactStore):
         self._temp.mkdir(parents=True, exist_ok=True)
         temp = self._temp / uuid.uuid4().hex
         temp.write_bytes(data)
-        digest = hashlib.sha256(data).hexdigest()
+        digest = sha256_bytes(data)
         self._publish(temp, digest)
         return digest
 
@@ -236,9 +237,7 @@ class FsspecArtifactStore(ArtifactStore):
         return bool(self.fs.exists(self._path(digest)))
 
     def put_path(self, path: Path, move: bool = False) -> tuple[str, int]:
-        with open(path, "rb") as source:
-            digest = hashlib.file_digest(source, "sha256").hexdigest()
-        size = path.stat().st_size
+        digest, size = sha256_file(path), path.stat().st_size
         final = self._path(digest)
         if not self.fs.exists(final):
             temp = f"{self.root}/tmp/{uuid.uuid4().hex}"

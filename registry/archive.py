@@ -11,7 +11,6 @@ place only when complete, so a rejected or interrupted extraction leaves nothing
 
 from __future__ import annotations
 
-import hashlib
 import os
 import posixpath
 import shutil
@@ -24,15 +23,6 @@ from pathlib import Path
 from modreg.registry.errors import UnsafeArchiveError
 
 CHUNK = 1 << 20
-
-
-def sha256_file(path: Path) -> str:
-    """The hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        while chunk := stream.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)

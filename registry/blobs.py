@@ -24,13 +24,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO
 
-from modreg.registry.archive import CHUNK, sha256_file
+from modreg.registry.archive import CHUNK
 from modreg.registry.errors import (
     DigestMismatchError,
     InvalidInputError,
     PayloadTooLargeError,
     UnknownBlobError,
 )
+from modreg.registry.hashing import sha256_file
 from modreg.registry.schemas import SHA256_PATTERN
 
 _SHA256 = re.compile(SHA256_PATTERN)

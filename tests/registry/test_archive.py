@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from modreg.registry.archive import ArchiveLimits, check_archive, safe_extract, sha256_file
+from modreg.registry.archive import ArchiveLimits, check_archive, safe_extract
 from modreg.registry.errors import UnsafeArchiveError
+from modreg.registry.hashing import sha256_file
 
 
 def _tar(path: Path, members: list[tuple[str, str, bytes | str]]) -> Path:
