@@ -13,14 +13,12 @@ copy, also made beside it and renamed.
 from __future__ import annotations
 
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modreg.client.config import engine_state_dir
 from modreg.client.errors import PullError
-from modreg.registry.errors import DigestMismatchError
 from modreg.registry.schemas import Resolution, VersionPublic
 
 if TYPE_CHECKING:
@@ -53,7 +51,9 @@ class PullResult:
 def sources_dir(cache_root: Path | None = None) -> Path:
     """Cached sources, one sub-folder per archive sha256: the engine's own source cache,
     so sources pulled once serve ``modreg run`` (offline too), and the other way round."""
-    return (cache_root or engine_state_dir()) / "sources"
+    from modreg.engine.state import StateDir
+
+    return StateDir(cache_root or engine_state_dir()).sources
 
 
 def resolve_one(client: RegistryClient, ref: str) -> Resolution:
@@ -76,38 +76,16 @@ def pull(
     cache_root: Path | None = None,
 ) -> PullResult:
     """Resolve ``ref``, make sure its sources are cached, and copy them to ``dest`` if given."""
+    from modreg.engine.sources import SourceCache
+
     resolution = resolve_one(client, ref)
     assert resolution.version is not None
     version = resolution.version
-    cached_path, hit = ensure_sources(client, version, sources_dir(cache_root))
+    sources = SourceCache(sources_dir(cache_root), client)
+    hit = sources.has(version.sha256)
+    cached_path = sources.ensure(version.sha256, f"{version.module}@{version.version}")
     path = place(cached_path, dest.absolute()) if dest is not None else cached_path
     return PullResult(version, path, hit, resolution.reason, list(resolution.warnings))
-
-
-def ensure_sources(
-    client: RegistryClient, version: VersionPublic, sources: Path
-) -> tuple[Path, bool]:
-    """The cached sources of ``version`` (downloading them if needed), and whether cached."""
-    target = sources / version.sha256
-    if target.is_dir():
-        return target, True
-    sources.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=sources, prefix=".download-") as temp:
-        archive = Path(temp) / "archive.tar.gz"
-        client.download_archive(version.module, version.version, archive, version.sha256)
-        extract_verified(archive, version.sha256, target)
-    return target, False
-
-
-def extract_verified(archive: Path, sha256: str, target: Path) -> None:
-    """Check ``archive``'s digest, then extract it safely to ``target`` (all or nothing)."""
-    from modreg.registry.archive import safe_extract
-    from modreg.registry.hashing import sha256_file
-
-    actual = sha256_file(archive)
-    if actual != sha256:
-        raise DigestMismatchError(f"archive {archive.name} has sha256 {actual}, expected {sha256}")
-    safe_extract(archive, target, exist_ok=True)  # a concurrent pull may have placed it first
 
 
 def place(source: Path, dest: Path) -> Path:

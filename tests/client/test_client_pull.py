@@ -16,7 +16,8 @@ from factories import make_module_repo
 
 from modreg.client import RegistryClient, publish, pull
 from modreg.client.errors import PullError
-from modreg.client.pulling import extract_verified, sources_dir
+from modreg.client.pulling import sources_dir
+from modreg.engine.sources import SourceCache
 from modreg.registry.errors import DigestMismatchError, UnknownBlobError, UnsafeArchiveError
 from modreg.registry.schemas import Manifest, VersionCreate
 
@@ -53,11 +54,11 @@ def test_pull_verifies_caches_and_serves_the_second_pull_from_the_cache(
     transport = CountingTransport()
     with RegistryClient(shared.url, shared.read, transport=transport) as client:
         first = pull(client, f"{module_name}@^1", tmp_path / "first")
-        downloads = [r for r in transport.requests if r.endswith("/archive")]
+        downloads = [r for r in transport.requests if r.startswith("GET /api/v1/blobs/")]
         second = pull(client, module_name, tmp_path / "second")
     assert (first.cached, second.cached) == (False, True)
-    assert len(downloads) == 1
-    assert [r for r in transport.requests if r.endswith("/archive")] == downloads  # none new
+    assert downloads == [f"GET /api/v1/blobs/{first.version.sha256}"]
+    assert [r for r in transport.requests if r.startswith("GET /api/v1/blobs/")] == downloads
     assert transport.requests[-1] == "POST /api/v1/resolve"
     for placed in (first.path, second.path):
         assert sorted(p.relative_to(placed).as_posix() for p in placed.rglob("*.py")) == [
@@ -177,25 +178,18 @@ MALICIOUS = {
 
 
 @pytest.mark.parametrize("kind", sorted(MALICIOUS))
-def test_malicious_archives_are_rejected_whole(tmp_path: Path, kind: str) -> None:
+def test_malicious_archives_are_rejected_whole(shared: Any, tmp_path: Path, kind: str) -> None:
+    """The source cache pull and run share: a bad archive leaves nothing in the cache."""
     data = _tar(MALICIOUS[kind])
-    archive = tmp_path / "in" / "archive.tar.gz"
-    archive.parent.mkdir()
-    archive.write_bytes(data)
+    sha256 = hashlib.sha256(data).hexdigest()
+    (tmp_path / "evil.tar.gz").write_bytes(data)
     cache = tmp_path / "cache"
-    cache.mkdir()
-    with pytest.raises(UnsafeArchiveError):
-        extract_verified(archive, hashlib.sha256(data).hexdigest(), cache / "entry")
+    with RegistryClient(shared.url, shared.publish) as client:
+        client.put_blob(sha256, tmp_path / "evil.tar.gz")
+    with RegistryClient(shared.url, shared.admin) as client, pytest.raises(UnsafeArchiveError):
+        SourceCache(cache, client).ensure(sha256)
     assert _leftovers(cache) == []
     assert not Path("/tmp/modreg-evil.txt").exists() and not (tmp_path / "evil.txt").exists()
-
-
-def test_an_archive_whose_digest_differs_is_not_extracted(tmp_path: Path) -> None:
-    archive = tmp_path / "archive.tar.gz"
-    archive.write_bytes(_tar(lambda tar: None))
-    with pytest.raises(DigestMismatchError):
-        extract_verified(archive, "0" * 64, tmp_path / "cache" / "entry")
-    assert not (tmp_path / "cache").exists()
 
 
 def test_the_registry_refuses_to_publish_a_malicious_archive(
