@@ -59,11 +59,9 @@ from modreg.registry.schemas import (
     ResolveResponse,
     RunCreate,
     RunPublic,
-    RunUpdate,
     Scope,
     StatusChange,
     StepRunBatch,
-    StepRunRecord,
     SweepCreate,
     SweepPublic,
     TeamCreate,
@@ -475,20 +473,10 @@ class RegistryClient:
     def get_run(self, run_id: str) -> RunPublic:
         return self._model(RunPublic, "GET", f"/runs/{quote(run_id, safe='')}")
 
-    def record_step(self, run_id: str, step: str, record: StepRunRecord) -> None:
-        path = f"/runs/{quote(run_id, safe='')}/steps/{quote(step, safe='')}"
-        self._send("PUT", path, idempotent=True, json=record.model_dump(mode="json"))
-
     def record_steps(self, run_id: str, batch: StepRunBatch) -> None:
         """Every step of a run in one request (idempotent upserts)."""
         path = f"/runs/{quote(run_id, safe='')}/steps"
         self._send("PUT", path, idempotent=True, json=batch.model_dump(mode="json"))
-
-    def finish_run(self, run_id: str, update: RunUpdate) -> RunPublic:
-        """PATCH the run's final status; it sets absolute values, so a retry is harmless."""
-        body = update.model_dump(mode="json")
-        path = f"/runs/{quote(run_id, safe='')}"
-        return self._model(RunPublic, "PATCH", path, json=body, idempotent=True)
 
 
 if TYPE_CHECKING:

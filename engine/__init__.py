@@ -26,7 +26,6 @@ from modreg.engine.errors import (
     OfflineError,
     PipelineSpecError,
     Problem,
-    RunCancelledError,
     StepFailedError,
 )
 from modreg.engine.executors.base import Executor, JobResult, StepJob
@@ -67,7 +66,6 @@ __all__ = [
     "Problem",
     "RegistryProtocol",
     "ResolveOptions",
-    "RunCancelledError",
     "RunObserver",
     "RunOptions",
     "RunResult",

@@ -11,8 +11,7 @@
         ├── BlobError
         │   ├── MissingBlobError     a blob is in no store we can reach
         │   └── CorruptBlobError     a blob's bytes do not match its digest (it was dropped)
-        ├── StepFailedError          a step exited non-zero, timed out or wrote no output
-        └── RunCancelledError        Ctrl-C
+        └── StepFailedError          the outputs of a step that did not succeed were asked for
 """
 
 from __future__ import annotations
@@ -86,7 +85,12 @@ class CorruptBlobError(BlobError):
 
 
 class StepFailedError(EngineError):
-    """A step did not succeed: names the step, exit code, log tail and log path."""
+    """A step did not succeed, so it has no outputs: names the step, why, and its log.
+
+    A failed run is not an exception: ``run_pipeline`` returns it (status, error, each
+    step's log), since its other steps finished. This is raised when a caller asks for what
+    a failed, skipped or cancelled step would have produced (``StepResult.download``).
+    """
 
     def __init__(self, step: str, message: str, log_path: str | None, log_tail: str) -> None:
         text = f"step {step!r} {message}"
@@ -98,7 +102,3 @@ class StepFailedError(EngineError):
         self.step = step
         self.log_path = log_path
         self.log_tail = log_tail
-
-
-class RunCancelledError(EngineError):
-    """The run was interrupted (Ctrl-C); running steps were stopped."""

@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from modreg.engine.errors import MissingBlobError
+from modreg.engine.errors import MissingBlobError, StepFailedError
 from modreg.engine.protocol import RegistryProtocol
 from modreg.engine.staging import staged_folder
 from modreg.engine.store import ArtifactStore
@@ -83,8 +83,14 @@ class StepResult:
     def download(self, dest: Path | str) -> dict[str, Path]:
         """Write each output to ``dest/<output>``, all or nothing; the paths written.
 
-        ``dest`` must be absent or an empty folder.
+        ``dest`` must be absent or an empty folder. A step that did not succeed has no
+        outputs: ``StepFailedError`` says why.
         """
+        if self.status not in (StepStatus.executed, StepStatus.reused):
+            reason = self.error or self.status.value
+            raise StepFailedError(
+                self.name, f"has no outputs to download ({reason})", self.log_path, ""
+            )
         if self._store is None:
             raise MissingBlobError("", f"step {self.name!r} has no artifact store to read from")
         with staged_folder(Path(dest)) as staged:

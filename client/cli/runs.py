@@ -173,11 +173,14 @@ def runs_download(
 ) -> None:
     """Download a run's outputs to DIR/<step>/<output>.
 
+    Without --step, the steps that did not succeed (they have no outputs) are left out.
+
     \b
     Example:
         modreg runs download r-0123456789ab --step train --to results
     """
     from modreg.engine.errors import EngineError
+    from modreg.registry.schemas import StepStatus
 
     result = _get_run(app, run_id)
     dest = dest or Path(run_id)
@@ -185,7 +188,8 @@ def runs_download(
         raise EngineError(f"run {run_id} has no step {step!r} (steps: {', '.join(result.steps)})")
     written: dict[str, dict[str, str]] = {}
     for name, item in result.steps.items():
-        if step is None or name == step:
+        succeeded = item.status in (StepStatus.executed, StepStatus.reused)
+        if (step is None and succeeded) or name == step:
             written[name] = {out: str(path) for out, path in item.download(dest / name).items()}
     emit(
         written,

@@ -244,24 +244,20 @@ def test_runs_sweeps_and_cache_through_the_protocol(shared: Any, tmp_path: Path)
     output = OutputRef(type="file", digest=digest, size=3)
     sweep = client.create_sweep(SweepCreate(pipeline="p", axes={"a.params.x": [1, 2]}))
     run = client.create_run(RunCreate(pipeline="p", sweep_id=sweep.id))
-    client.record_step(
-        run.id,
-        "a",
-        StepRunRecord(
-            status=StepStatus.executed,
-            module="vision/m",
-            version="1.0.0",
-            fingerprint="f" * 64,
-            outputs={"out": output},
-        ),
+    executed = StepRunRecord(
+        status=StepStatus.executed,
+        module="vision/m",
+        version="1.0.0",
+        fingerprint="f" * 64,
+        outputs={"out": output},
     )
-    batch = StepRunBatch(
-        steps={"b": StepRunRecord(status=StepStatus.skipped, module="vision/m", version="1.0.0")}
-    )
-    client.record_steps(run.id, batch)
-    finished = client.finish_run(run.id, RunUpdate(status=RunStatus.succeeded))
-    assert finished.status == RunStatus.succeeded
-    steps = client.get_run(run.id).steps
+    skipped = StepRunRecord(status=StepStatus.skipped, module="vision/m", version="1.0.0")
+    client.record_steps(run.id, StepRunBatch(steps={"a": executed}))
+    finish = RunUpdate(status=RunStatus.succeeded)
+    client.record_steps(run.id, StepRunBatch(steps={"b": skipped}, finish=finish))
+    recorded = client.get_run(run.id)
+    assert recorded.status == RunStatus.succeeded
+    steps = recorded.steps
     assert steps["a"].outputs["out"] == output and steps["b"].status == StepStatus.skipped
     entry = client.record_cache("f" * 64, CacheEntryCreate(outputs={"out": output}, run_id=run.id))
     assert client.lookup_cache(["f" * 64, "e" * 64]) == {"f" * 64: entry}

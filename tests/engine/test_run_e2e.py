@@ -134,6 +134,21 @@ def test_failing_step_skips_dependents_and_lets_others_finish(env: EngineEnv) ->
     assert "boom: bad data" in logs.stdout
 
 
+def test_downloading_a_failed_run_gives_what_succeeded_and_says_why_the_rest_is_absent(
+    env: EngineEnv,
+) -> None:
+    pipeline = publish_chain(env, b_body="sys.exit(3)")
+    body = json.loads(env.run("run", pipeline, "--json").stdout)
+    failed = env.run("runs", "download", body["run"], "--step", "b", "--to", env.root / "b")
+    assert failed.exit_code == 1
+    assert failed.stderr == "error: step 'b' has no outputs to download (exited with code 3)\n"
+    assert not (env.root / "b").exists()
+    whole = env.run("runs", "download", body["run"], "--to", env.root / "all", "--json")
+    assert whole.exit_code == 0, whole.stderr
+    assert sorted(json.loads(whole.stdout)) == ["a", "d"]
+    assert sorted(p.name for p in (env.root / "all").iterdir()) == ["a", "d"]
+
+
 def test_timed_out_step_is_killed(env: EngineEnv) -> None:
     pipeline = publish_chain(env, b_body="time.sleep(60)")
     pipeline.write_text(
