@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         PullError,
         RegistryTooOldError,
         RegistryUnavailableError,
+        RunLookupError,
     )
     from modreg.client.gitops import BuiltArchive, ModuleSource, build_archive, module_source
     from modreg.client.http import RegistryClient, problem_error, resolution_error
@@ -40,6 +41,7 @@ _EXPORTS = {
     "PullError": "errors",
     "RegistryTooOldError": "errors",
     "RegistryUnavailableError": "errors",
+    "RunLookupError": "errors",
     "BuiltArchive": "gitops",
     "ModuleSource": "gitops",
     "build_archive": "gitops",
@@ -72,6 +74,7 @@ __all__ = [
     "RegistryClient",
     "RegistryTooOldError",
     "RegistryUnavailableError",
+    "RunLookupError",
     "build_archive",
     "load_config",
     "module_source",

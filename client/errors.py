@@ -13,6 +13,7 @@ client says so with ``ClientTooOldError``). The errors below are the client's ow
         ├── PublishError
         │   └── AlreadyPublishedError  the identical version is already in the registry
         ├── PullError                  the destination exists, the cache is unusable
+        ├── RunLookupError             a run has no such step, or no log of it
         └── CompareError               no such metric, nothing to compare, no matplotlib
 """
 
@@ -51,6 +52,10 @@ class AlreadyPublishedError(PublishError):
 
 class PullError(ClientError):
     """A pull could not place its sources."""
+
+
+class RunLookupError(ClientError):
+    """What ``modreg runs`` was asked for is not in the run: a step, or its log."""
 
 
 class CompareError(ClientError):

@@ -8,18 +8,22 @@ table, ``--json``, ``--csv`` or a ``--plot`` PNG.
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from modreg.client.cli.context import App, json_option, pass_app
 from modreg.client.config import engine_state_dir
+from modreg.client.errors import RunLookupError
 from modreg.client.output import emit, print_csv, print_json, print_message, print_table
 
 if TYPE_CHECKING:
     from modreg.client.compare import Comparison
     from modreg.engine import RunResult
+
+T = TypeVar("T")
 
 
 def print_run_summary(result: RunResult, explain: bool) -> None:
@@ -103,6 +107,13 @@ def _variant_text(variant: dict[str, Any]) -> str:
     return ", ".join(f"{axis}={value}" for axis, value in variant.items())
 
 
+def _step_of(run_id: str, steps: Mapping[str, T], step: str) -> T:
+    """The run's step named ``step``; RunLookupError lists the steps it has."""
+    if step not in steps:
+        raise RunLookupError(f"run {run_id} has no step {step!r} (steps: {', '.join(steps)})")
+    return steps[step]
+
+
 def _get_run(app: App, run_id: str) -> RunResult:
     from modreg.engine import LocalArtifactStore, RunResult, StateDir
 
@@ -139,15 +150,9 @@ def runs_logs(app: App, run_id: str, step: str) -> None:
     """
     import tempfile
 
-    from modreg.engine.errors import EngineError
-
-    record = app.client.get_run(run_id).steps.get(step)
-    if record is None:
-        raise EngineError(f"run {run_id} has no step {step!r}")
+    record = _step_of(run_id, app.client.get_run(run_id).steps, step)
     if not record.log_digest:
-        raise EngineError(
-            f"step {step!r} of run {run_id} has no log (it was {record.status.value})"
-        )
+        raise RunLookupError(f"step {step!r} of run {run_id} has no log (it was {record.status})")
     with tempfile.TemporaryDirectory() as temp:
         path = Path(temp) / "log"
         app.client.get_blob(record.log_digest, path)
@@ -179,13 +184,12 @@ def runs_download(
     Example:
         modreg runs download r-0123456789ab --step train --to results
     """
-    from modreg.engine.errors import EngineError
     from modreg.registry.schemas import StepStatus
 
     result = _get_run(app, run_id)
     dest = dest or Path(run_id)
-    if step is not None and step not in result.steps:
-        raise EngineError(f"run {run_id} has no step {step!r} (steps: {', '.join(result.steps)})")
+    if step is not None:
+        _step_of(run_id, result.steps, step)
     written: dict[str, dict[str, str]] = {}
     for name, item in result.steps.items():
         succeeded = item.status in (StepStatus.executed, StepStatus.reused)

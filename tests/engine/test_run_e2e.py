@@ -11,7 +11,13 @@ import os
 from collections import Counter
 from pathlib import Path
 
+from click.testing import CliRunner
 from engine_env import EngineEnv
+
+from modreg.client.cli.context import App
+from modreg.client.cli.runs import runs_group
+from modreg.client.errors import RunLookupError
+from modreg.engine.errors import EngineError
 
 SCRIPT = """\
 import os, sys, time
@@ -147,6 +153,20 @@ def test_downloading_a_failed_run_gives_what_succeeded_and_says_why_the_rest_is_
     assert whole.exit_code == 0, whole.stderr
     assert sorted(json.loads(whole.stdout)) == ["a", "d"]
     assert sorted(p.name for p in (env.root / "all").iterdir()) == ["a", "d"]
+
+
+def test_runs_lookups_fail_with_the_clients_error_and_one_line(env: EngineEnv) -> None:
+    pipeline = publish_chain(env, b_body="sys.exit(3)")
+    run_id = json.loads(env.run("run", pipeline, "--json").stdout)["run"]
+    no_step = f"error: run {run_id} has no step 'e' (steps: a, b, c, d)\n"
+    assert env.run("runs", "logs", run_id, "e").stderr == no_step
+    assert env.run("runs", "download", run_id, "--step", "e").stderr == no_step
+    no_log = f"error: step 'c' of run {run_id} has no log (it was skipped)\n"
+    assert env.run("runs", "logs", run_id, "c").stderr == no_log
+    app = App(registry=env.server.url, token=env.tokens["alice"])
+    raised = CliRunner().invoke(runs_group, ["logs", run_id, "e"], obj=app, env=env.env())
+    assert isinstance(raised.exception, RunLookupError), raised.exception
+    assert not isinstance(raised.exception, EngineError)
 
 
 def test_timed_out_step_is_killed(env: EngineEnv) -> None:
