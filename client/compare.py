@@ -2,9 +2,11 @@
 
 A row's *choices* are what tells the runs apart: every axis of its variant (a ``.uses`` axis
 shown as the exact ``module@version`` the step ran), plus any step version or param (from
-the run's spec, when the registry sent it) whose value is not the same in all the runs
-compared. Its *metrics* are those its steps wrote, as ``<step>.<metric>``. Runs with
-different sets of metrics still compare: a missing value is an empty cell, sorted last.
+the run's spec) whose value is not the same in all the runs compared. Its *metrics* are
+those its steps wrote, as ``<step>.<metric>``. Runs with different sets of metrics still
+compare: a missing value is an empty cell, sorted last. The runs come from ``run_records``:
+the registry's, or this machine's for runs the registry does not hold (``local``, shown
+in a column of its own when any is).
 """
 
 from __future__ import annotations
@@ -17,12 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modreg.client.errors import CompareError
+from modreg.client.run_records import is_local, is_sweep_id
 
 if TYPE_CHECKING:
-    from modreg.client.http import RegistryClient
-    from modreg.registry.schemas import RunPublic
-
-LIST_LIMIT = 1000  # the registry's largest page of runs
+    from modreg.client.run_records import RunRecord, RunRecords
 
 
 @dataclass
@@ -33,6 +33,7 @@ class Row:
     status: str
     variant: dict[str, Any]
     metrics: dict[str, Any]
+    local: bool = False
 
     def label(self) -> str:
         """How the run reads on a chart axis: its choices, else its id."""
@@ -48,19 +49,32 @@ class Comparison:
     rows: list[Row] = field(default_factory=list)
 
     def to_json(self) -> list[dict[str, Any]]:
-        """The DESIGN.md shape: ``[{"run", "variant", "metrics"}, …]`` (plus ``status``)."""
+        """The DESIGN.md shape: ``[{"run", "variant", "metrics"}, …]`` (plus ``status``
+        and ``local``)."""
         return [
-            {"run": r.run, "status": r.status, "variant": r.variant, "metrics": r.metrics}
+            {
+                "run": r.run,
+                "status": r.status,
+                "variant": r.variant,
+                "metrics": r.metrics,
+                "local": r.local,
+            }
             for r in self.rows
         ]
 
+    def _any_local(self) -> bool:
+        return any(row.local for row in self.rows)
+
     def columns(self) -> list[str]:
-        return ["run", "status", *self.choices, *self.metrics]
+        local = ["local"] if self._any_local() else []
+        return ["run", "status", *local, *self.choices, *self.metrics]
 
     def values(self) -> list[list[Any]]:
         """Each row's values in column order; None where a run has no value."""
+        any_local = self._any_local()
         return [
-            [row.run, row.status, *(row.variant.get(c) for c in self.choices)]
+            [row.run, row.status, *([row.local] if any_local else [])]
+            + [row.variant.get(c) for c in self.choices]
             + [row.metrics.get(m) for m in self.metrics]
             for row in self.rows
         ]
@@ -96,23 +110,18 @@ def _is_number(value: Any) -> bool:
 # --- building ---------------------------------------------------------------------------
 
 
-def load_runs(client: RegistryClient, ids: Iterable[str]) -> list[RunPublic]:
-    """The runs named: a sweep id (``s-…``) stands for its runs, in the order they ran."""
-    runs: dict[str, RunPublic] = {}
+def load_runs(records: RunRecords, ids: Iterable[str]) -> list[RunRecord]:
+    """The runs named: a sweep id (``s-…``, ``local-s-…``) stands for its runs, in the
+    order they ran."""
+    runs: dict[str, RunRecord] = {}
     for ident in ids:
-        if not ident.startswith("s-"):
-            runs.setdefault(ident, client.get_run(ident))
-            continue
-        sweep = client.get_sweep(ident)
-        limit = max(1, min(LIST_LIMIT, len(sweep.run_ids)))
-        listed = {run.id: run for run in client.list_runs(sweep=ident, limit=limit)}
-        for run_id in sweep.run_ids:
-            if run_id not in runs:
-                runs[run_id] = listed.get(run_id) or client.get_run(run_id)
+        found = records.sweep(ident) if is_sweep_id(ident) else [records.get(ident)]
+        for run in found:
+            runs.setdefault(run.id, run)
     return list(runs.values())
 
 
-def _choices(run: RunPublic) -> dict[str, Any]:
+def _choices(run: RunRecord) -> dict[str, Any]:
     """The run's variant, with each ``.uses`` axis as the exact version the step ran."""
     found = {}
     for axis, value in run.variant.items():
@@ -122,7 +131,7 @@ def _choices(run: RunPublic) -> dict[str, Any]:
     return found
 
 
-def _facts(run: RunPublic) -> dict[str, Any]:
+def _facts(run: RunRecord) -> dict[str, Any]:
     """Everything about a run that could tell it apart: versions, params, variant."""
     facts: dict[str, Any] = {
         f"{name}.uses": f"{record.module}@{record.version}" for name, record in run.steps.items()
@@ -144,7 +153,7 @@ def _differing(facts: Sequence[dict[str, Any]]) -> list[str]:
     ]
 
 
-def build(runs: Sequence[RunPublic]) -> Comparison:
+def build(runs: Sequence[RunRecord]) -> Comparison:
     """One row per run; see the module docstring for what the columns are."""
     if not runs:
         raise CompareError("no runs to compare")
@@ -159,7 +168,7 @@ def build(runs: Sequence[RunPublic]) -> Comparison:
             for key, value in record.metrics.items()
         }
         variant = {c: known[c] for c in choices if c in known}
-        rows.append(Row(run.id, run.status.value, variant, metrics))
+        rows.append(Row(run.id, str(run.status), variant, metrics, is_local(run)))
     columns = list(dict.fromkeys(column for row in rows for column in row.metrics))
     return Comparison(choices, columns, rows)
 

@@ -2,16 +2,19 @@
 
 Before the scheduler starts, ``start_runs`` creates the run records (one sweep holding them
 when there are variants) and so learns the run ids; offline the ids are local
-(``local-…``, ``local-s-…``). After it ends, ``record_runs`` sends every step of each run
-and its end in one call per run (the runs of a sweep side by side), and ``save_local``
-writes what each run did to ``STATE/runs/<run id>.json``. A registry that fails to record
-never fails a run whose steps are done: the run says so in a warning.
+(``local-…``, ``local-s-…``). After it ends, ``save_local`` writes what each run did to
+``STATE/runs/<run id>.json`` (a ``state.LocalRun``, not yet ``recorded``), then
+``record_runs`` sends every step of each run and its end in one call per run (the runs of a
+sweep side by side), and the runs the registry took are marked ``recorded``. A registry
+that fails to record never fails a run whose steps are done: the run says so in a warning,
+and its local record is what ``modreg runs`` shows of it.
 """
 
 from __future__ import annotations
 
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,7 +23,7 @@ from modreg.engine.plan import Plan, PlannedRun
 from modreg.engine.protocol import RegistryProtocol
 from modreg.engine.results import RunResult, StepResult
 from modreg.engine.spec import pipeline_to_dict
-from modreg.engine.workspace import Workspace
+from modreg.engine.state import LocalRun, StateDir
 from modreg.registry.hashing import sha256_file
 from modreg.registry.schemas import (
     ERROR_TEXT,
@@ -38,19 +41,30 @@ RECORD_THREADS = 4
 # --- before the run ------------------------------------------------------------------------
 
 
-def start_runs(
-    plan: Plan, registry: RegistryProtocol | None, sweep: bool
-) -> tuple[str | None, list[str]]:
+@dataclass(frozen=True)
+class StartedRuns:
+    """The ids of a plan's runs (and sweep), and what each run is: its spec and lock."""
+
+    sweep_id: str | None
+    run_ids: list[str]
+    bodies: list[RunCreate]
+    created_at: datetime
+
+
+def start_runs(plan: Plan, registry: RegistryProtocol | None, sweep: bool) -> StartedRuns:
     """Create the sweep (when ``sweep``) and run records; local ids without a registry."""
+    created_at = datetime.now(UTC)
+    bodies = [_run_create(plan, run) for run in plan.runs]
     if registry is None:
         local_sweep = f"local-s-{uuid.uuid4().hex[:12]}" if sweep else None
-        return local_sweep, [f"local-{uuid.uuid4().hex[:12]}" for _ in plan.runs]
-    runs = [_run_create(plan, run) for run in plan.runs]
+        local_ids = [f"local-{uuid.uuid4().hex[:12]}" for _ in plan.runs]
+        return StartedRuns(local_sweep, local_ids, bodies, created_at)
     if not sweep:
-        return None, [registry.create_run(body).id for body in runs]
+        run_ids = [registry.create_run(body).id for body in bodies]
+        return StartedRuns(None, run_ids, bodies, created_at)
     name = plan.runs[0].pipeline.name
-    created = registry.create_sweep(SweepCreate(pipeline=name, axes=_axes(plan), runs=runs))
-    return created.id, created.run_ids
+    created = registry.create_sweep(SweepCreate(pipeline=name, axes=_axes(plan), runs=bodies))
+    return StartedRuns(created.id, created.run_ids, bodies, created_at)
 
 
 def _run_create(plan: Plan, run: PlannedRun) -> RunCreate:
@@ -92,23 +106,26 @@ def fill_remote_metrics(steps: list[StepResult], registry: RegistryProtocol) -> 
             step.metrics = dict(match[0].metrics) if match else {}
 
 
-def record_runs(results: list[RunResult], registry: RegistryProtocol) -> None:
-    """Record every run's steps and end; a failure becomes a warning of the runs."""
-    try:
-        _record_all(results, registry)
-    except Exception as exc:  # noqa: BLE001 - the steps are done and cached locally
-        for result in results:
-            result.warnings.append(f"run {result.run_id} could not be recorded: {exc}")
+def record_runs(results: list[RunResult], registry: RegistryProtocol) -> set[str]:
+    """Record every run's steps and end (a sweep's side by side); the ids of those recorded.
 
-
-def _record_all(results: list[RunResult], registry: RegistryProtocol) -> None:
-    """Record the runs of a sweep side by side: each is its own few round trips."""
+    A run that could not be recorded gets a warning saying so.
+    """
     if len(results) == 1:
-        _record(results[0], registry)
-        return
-    with ThreadPoolExecutor(max_workers=RECORD_THREADS) as pool:
-        for done in [pool.submit(_record, r, registry) for r in results]:
-            done.result()
+        recorded = [_try_record(results[0], registry)]
+    else:
+        with ThreadPoolExecutor(max_workers=RECORD_THREADS) as pool:
+            recorded = list(pool.map(lambda result: _try_record(result, registry), results))
+    return {result.run_id for result, ok in zip(results, recorded, strict=True) if ok}
+
+
+def _try_record(result: RunResult, registry: RegistryProtocol) -> bool:
+    try:
+        _record(result, registry)
+    except Exception as exc:  # noqa: BLE001 - the steps are done and cached locally
+        result.warnings.append(f"run {result.run_id} could not be recorded: {exc}")
+        return False
+    return True
 
 
 def _log_digest(registry: RegistryProtocol, path: str | None) -> str | None:
@@ -159,16 +176,28 @@ def _record(result: RunResult, registry: RegistryProtocol) -> None:
 # --- after the run: the local state folder -------------------------------------------------
 
 
-def save_local(result: RunResult, workspace: Workspace) -> None:
-    """Write what the run did to ``STATE/runs/<run id>.json``."""
-    record = result.to_json()
-    record.update(
-        pipeline=result.pipeline, variant=result.variant, sweep=result.sweep_id, error=result.error
+def save_local(
+    result: RunResult, started: StartedRuns, state: StateDir, recorded: bool = False
+) -> None:
+    """Write what the run did to ``STATE/runs/<run id>.json``; ``recorded``: the registry
+    holds it too."""
+    index = started.run_ids.index(result.run_id)
+    body = started.bodies[index]
+    record = LocalRun(
+        id=result.run_id,
+        pipeline=result.pipeline,
+        sweep_id=result.sweep_id,
+        sweep_index=index,
+        variant=result.variant,
+        status=result.status,
+        error=result.error,
+        spec=body.spec,
+        lock=body.lock,
+        created_at=started.created_at,
+        ended_at=datetime.now(UTC),
+        steps={name: _step_record(step, None) for name, step in result.steps.items()},
+        logs={name: step.log_path for name, step in result.steps.items() if step.log_path},
+        warnings=result.warnings,
+        recorded=recorded,
     )
-    record["logs"] = {name: step.log_path for name, step in result.steps.items() if step.log_path}
-    record["explain"] = {name: step.explain for name, step in result.steps.items() if step.explain}
-    record["output_refs"] = {
-        name: {out: ref.model_dump(mode="json") for out, ref in step.outputs.items()}
-        for name, step in result.steps.items()
-    }
-    workspace.state.save_run(result.run_id, record)
+    state.save_run(record)

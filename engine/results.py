@@ -16,6 +16,7 @@ from typing import Any
 from modreg.engine.errors import MissingBlobError, StepFailedError
 from modreg.engine.protocol import RegistryProtocol
 from modreg.engine.staging import staged_folder
+from modreg.engine.state import LocalRun
 from modreg.engine.store import ArtifactStore
 from modreg.registry.schemas import OutputRef, RunPublic, RunStatus, StepStatus
 
@@ -111,6 +112,7 @@ class RunResult:
     sweep_id: str | None = None
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
+    local: bool = False  # only this machine holds the run (the registry does not)
 
     def step(self, name: str) -> StepResult:
         return self.steps[name]
@@ -120,6 +122,7 @@ class RunResult:
             "run": self.run_id,
             "status": self.status.value,
             "steps": {name: step.to_json() for name, step in self.steps.items()},
+            "local": self.local,
         }
         if self.sweep_id is not None:
             body["variant"] = self.variant
@@ -128,11 +131,13 @@ class RunResult:
     @classmethod
     def from_public(
         cls,
-        run: RunPublic,
+        run: RunPublic | LocalRun,
         store: ArtifactStore | None = None,
         registry: RegistryProtocol | None = None,
     ) -> RunResult:
-        """A RunResult from a run record the registry holds (``runs show``, ``download``)."""
+        """A RunResult from a run record: the registry's (``runs show``, ``download``), or
+        this machine's for a run the registry does not hold (``local``)."""
+        logs = run.logs if isinstance(run, LocalRun) else {}
         steps = {
             name: StepResult(
                 name=name,
@@ -146,6 +151,7 @@ class RunResult:
                 explain=record.explain,
                 error=record.error,
                 exit_code=record.exit_code,
+                log_path=logs.get(name),
                 started_at=record.started_at,
                 ended_at=record.ended_at,
                 _store=store,
@@ -161,6 +167,8 @@ class RunResult:
             variant=dict(run.variant),
             sweep_id=run.sweep_id,
             error=run.error,
+            warnings=list(run.warnings) if isinstance(run, LocalRun) else [],
+            local=isinstance(run, LocalRun) and run.local,
         )
 
 

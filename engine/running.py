@@ -141,6 +141,7 @@ def _results(scheduler: Scheduler, workspace: Workspace, sweep_id: str | None) -
         ]
         result = RunResult(
             run_id=scheduler.run_ids[run.index],
+            local=True,
             pipeline=run.pipeline.name,
             status=_run_status(steps, scheduler.interrupted),
             steps=steps,
@@ -169,15 +170,20 @@ def execute_plan(
 ) -> list[RunResult]:
     """Record (as one sweep when ``sweep``), schedule and finish every run of ``plan``."""
     registry = None if options.offline else workspace.registry
-    sweep_id, run_ids = start_runs(plan, registry, sweep or len(plan.runs) > 1)
-    scheduler = Scheduler(plan, workspace, options, run_ids)
+    started = start_runs(plan, registry, sweep or len(plan.runs) > 1)
+    scheduler = Scheduler(plan, workspace, options, started.run_ids)
     scheduler.run()
-    results = _results(scheduler, workspace, sweep_id)
-    for result in results:
-        save_local(result, workspace)
+    results = _results(scheduler, workspace, started.sweep_id)
     if registry is not None:
         fill_remote_metrics(_metrics_unknown(scheduler, results), registry)
-        record_runs(results, registry)
+    for result in results:  # first, so a run killed while recording keeps its record
+        save_local(result, started, workspace.state)
+    if registry is None:
+        return results
+    recorded = record_runs(results, registry)
+    for result in results:
+        result.local = result.run_id not in recorded
+        save_local(result, started, workspace.state, recorded=not result.local)
     return results
 
 

@@ -6,7 +6,7 @@ Layout (``STATE`` is handed in by the caller; the CLI uses ``$XDG_CACHE_HOME/mod
     STATE/cache/ab/<fingerprint>.json fingerprint -> outputs, for steps whose blobs are local
     STATE/locks/<fingerprint>.lock    flock held while a step executes (one run at a time)
     STATE/history/<key>.json          the last fingerprint of each pipeline step (--explain)
-    STATE/runs/<run id>.json          what each run did (results, downloads, offline runs)
+    STATE/runs/<run id>.json          what each run did (a LocalRun; `modreg runs` reads it)
     STATE/logs/<run id>/<step>.log    step logs
     STATE/scratch/                    fresh folders steps run in
     STATE/sources/<sha256>/           extracted module sources
@@ -23,14 +23,20 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from modreg.engine.fingerprint import Fingerprint
-from modreg.registry.schemas import OutputRef
+from modreg.registry.schemas import OutputRef, RunStatus, StepRunRecord
+
+RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 
 
 def write_json_atomic(path: Path, value: Any) -> None:
@@ -104,6 +110,39 @@ class StepHistory:
             raise ValueError(f"not a step history entry: {exc}") from exc
 
 
+class LocalRun(BaseModel):
+    """What one run did, as ``STATE/runs/<run id>.json`` keeps it.
+
+    The fields are those of the registry's ``RunPublic`` (less the team), plus the step logs
+    on this machine and ``recorded``: whether the registry holds the run too. A run made
+    ``--offline``, or one the registry could not record, is ``local``: ``modreg runs`` shows
+    it from here.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    pipeline: str
+    sweep_id: str | None = None
+    sweep_index: int = 0  # its place among the runs of its sweep
+    variant: dict[str, Any] = Field(default_factory=dict)
+    status: RunStatus
+    error: str | None = None
+    spec: dict[str, Any] = Field(default_factory=dict)
+    lock: dict[str, Any] = Field(default_factory=dict)
+    created_at: datetime
+    ended_at: datetime | None = None
+    steps: dict[str, StepRunRecord] = Field(default_factory=dict)
+    logs: dict[str, str] = Field(default_factory=dict)  # step -> its log file
+    warnings: list[str] = Field(default_factory=list)
+    recorded: bool = False
+
+    @property
+    def local(self) -> bool:
+        """Only this machine holds the run."""
+        return not self.recorded
+
+
 class StateDir:
     """Paths and small records inside the local state folder."""
 
@@ -172,9 +211,24 @@ class StateDir:
     def record_step(self, pipeline: str, step: str, entry: StepHistory) -> None:
         write_json_atomic(self._history_path(pipeline, step), entry.to_json())
 
-    def save_run(self, run_id: str, record: dict[str, Any]) -> None:
-        write_json_atomic(self.root / "runs" / f"{run_id}.json", record)
+    def save_run(self, run: LocalRun) -> None:
+        write_json_atomic(self.root / "runs" / f"{run.id}.json", run.model_dump(mode="json"))
 
-    def load_run(self, run_id: str) -> dict[str, Any] | None:
-        record = read_json(self.root / "runs" / f"{run_id}.json")
-        return record if isinstance(record, dict) else None
+    def load_run(self, run_id: str) -> LocalRun | None:
+        """The record of a run made on this machine, or None (also when it is unreadable)."""
+        if not RUN_ID.match(run_id):
+            return None
+        return _read_run(self.root / "runs" / f"{run_id}.json")
+
+    def runs(self) -> list[LocalRun]:
+        """Every readable run record, newest first."""
+        found = [_read_run(path) for path in (self.root / "runs").glob("*.json")]
+        runs = [run for run in found if run is not None]
+        return sorted(runs, key=lambda run: (run.created_at, -run.sweep_index), reverse=True)
+
+
+def _read_run(path: Path) -> LocalRun | None:
+    try:
+        return LocalRun.model_validate_json(path.read_bytes())
+    except (OSError, ValidationError):
+        return None

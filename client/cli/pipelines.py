@@ -128,7 +128,7 @@ def _sweep_summary(outcome: SweepResult, explain: bool) -> None:
             for name, step in run.steps.items():
                 if step.status == "executed" and step.explain:
                     print_message(f"  {run.run_id} {name}: executed because {step.explain}")
-    if outcome.sweep_id and not outcome.sweep_id.startswith("local-"):
+    if outcome.sweep_id:
         print_message(f"compare the variants: modreg runs compare {outcome.sweep_id} --sort METRIC")
 
 

@@ -1,8 +1,11 @@
 """The ``runs`` group: list, show, logs, download, clone and compare recorded runs and sweeps.
 
-Runs live in the registry (``modreg run`` records them); these commands read them back.
-``compare`` builds its table with ``modreg.client.compare`` and prints it here, as a rich
-table, ``--json``, ``--csv`` or a ``--plot`` PNG.
+Runs live in the registry (``modreg run`` records them), and every run made on this machine
+also in its state folder; these commands read them back through ``run_records``, which
+takes a run the registry does not hold (made ``--offline``, or not recorded because the
+registry was unreachable) from this machine and marks it local. ``compare`` builds its
+table with ``modreg.client.compare`` and prints it here, as a rich table, ``--json``,
+``--csv`` or a ``--plot`` PNG.
 """
 
 from __future__ import annotations
@@ -17,10 +20,19 @@ import click
 from modreg.client.cli.context import App, json_option, pass_app
 from modreg.client.config import engine_state_dir
 from modreg.client.errors import RunLookupError
-from modreg.client.output import emit, print_csv, print_json, print_message, print_table
+from modreg.client.output import (
+    emit,
+    print_csv,
+    print_json,
+    print_message,
+    print_table,
+    print_warning,
+)
 
 if TYPE_CHECKING:
     from modreg.client.compare import Comparison
+    from modreg.client.http import RegistryClient
+    from modreg.client.run_records import RunRecords
     from modreg.engine import RunResult
 
 T = TypeVar("T")
@@ -39,6 +51,8 @@ def print_run_summary(result: RunResult, explain: bool) -> None:
         for name, step in result.steps.items()
     ]
     title = f"run {result.run_id}: {result.status}"
+    if result.local:
+        title += " (local: not in the registry)"
     if result.variant:
         title += "  " + _variant_text(result.variant)
     print_table(["step", "status", "module", "fingerprint", "reused from"], rows, title=title)
@@ -62,20 +76,28 @@ def runs_group() -> None:
 def runs_list(app: App, pipeline: str | None, sweep: str | None, limit: int, as_json: bool) -> None:
     """List recent runs of your team, newest first; a sweep's runs show its id and variant.
 
+    Runs made on this machine that the registry does not hold (--offline, or not recorded)
+    are listed too, marked local; without a registry, only those are.
+
     \b
     Example:
         modreg runs list --pipeline digits
         modreg runs list --sweep s-0123456789ab --json
     """
-    runs = app.client.list_runs(sweep=sweep, pipeline=pipeline, limit=limit)
+    from modreg.client.run_records import is_local
+
+    runs, warning = _records(app).listed(pipeline, sweep, limit)
+    if warning:
+        print_warning(warning)
     data = [
         {
             "run": r.id,
             "pipeline": r.pipeline,
-            "status": r.status.value,
+            "status": str(r.status),
             "sweep": r.sweep_id,
             "created_at": r.created_at,
             "variant": r.variant,
+            "local": is_local(r),
         }
         for r in runs
     ]
@@ -89,18 +111,23 @@ def _print_run_list(data: list[dict[str, Any]]) -> None:
         groups.setdefault(item["sweep"], []).append(item)
     if not data:
         print_message("runs: none")
+    local = ["local"] if any(d["local"] for d in data) else []
     for sweep, items in groups.items():
+        marks = [["yes" if d["local"] else ""] if local else [] for d in items]
         if sweep is None:
-            rows = [(d["run"], d["pipeline"], d["status"], d["created_at"]) for d in items]
-            print_table(["run", "pipeline", "status", "created"], rows, title="runs")
+            rows = [
+                (d["run"], d["pipeline"], d["status"], *mark, d["created_at"])
+                for d, mark in zip(items, marks, strict=True)
+            ]
+            print_table(["run", "pipeline", "status", *local, "created"], rows, title="runs")
             continue
         axes = list(dict.fromkeys(axis for d in items for axis in d["variant"]))
         rows = [
-            (d["run"], d["status"], *(d["variant"].get(a) for a in axes), d["created_at"])
-            for d in items
+            (d["run"], d["status"], *mark, *(d["variant"].get(a) for a in axes), d["created_at"])
+            for d, mark in zip(items, marks, strict=True)
         ]
         title = f"sweep {sweep} ({items[0]['pipeline']}, {len(items)} runs listed)"
-        print_table(["run", "status", *axes, "created"], rows, title=title)
+        print_table(["run", "status", *local, *axes, "created"], rows, title=title)
 
 
 def _variant_text(variant: dict[str, Any]) -> str:
@@ -114,12 +141,31 @@ def _step_of(run_id: str, steps: Mapping[str, T], step: str) -> T:
     return steps[step]
 
 
+def _records(app: App) -> RunRecords:
+    from modreg.client.run_records import RunRecords
+    from modreg.engine import StateDir
+
+    return RunRecords(StateDir(engine_state_dir()), lambda: app.client)
+
+
+def _client_if_configured(app: App) -> RegistryClient | None:
+    """The registry client, or None when no registry is configured (a local run's needs)."""
+    from modreg.client.errors import ConfigError
+
+    try:
+        return app.client
+    except ConfigError:
+        return None
+
+
 def _get_run(app: App, run_id: str) -> RunResult:
+    from modreg.client.run_records import is_local
     from modreg.engine import LocalArtifactStore, RunResult, StateDir
 
-    state = StateDir(engine_state_dir())
-    store = LocalArtifactStore(state.store)
-    return RunResult.from_public(app.client.get_run(run_id), store, app.client)
+    record = _records(app).get(run_id)
+    registry = _client_if_configured(app) if is_local(record) else app.client
+    store = LocalArtifactStore(StateDir(engine_state_dir()).store)
+    return RunResult.from_public(record, store, registry)
 
 
 @runs_group.command("show")
@@ -150,7 +196,14 @@ def runs_logs(app: App, run_id: str, step: str) -> None:
     """
     import tempfile
 
-    record = _step_of(run_id, app.client.get_run(run_id).steps, step)
+    from modreg.engine.state import LocalRun
+
+    run = _records(app).get(run_id)
+    record = _step_of(run_id, run.steps, step)
+    local_log = run.logs.get(step) if isinstance(run, LocalRun) else None
+    if local_log and Path(local_log).is_file():
+        sys.stdout.write(Path(local_log).read_text(encoding="utf-8", errors="replace"))
+        return
     if not record.log_digest:
         raise RunLookupError(f"step {step!r} of run {run_id} has no log (it was {record.status})")
     with tempfile.TemporaryDirectory() as temp:
@@ -218,7 +271,7 @@ def runs_clone(app: App, run_id: str, dest: Path | None) -> None:
     from modreg.engine import Lock
     from modreg.engine.staging import staged_folder
 
-    run = app.client.get_run(run_id)
+    run = _records(app).get(run_id)
     dest = dest or Path(run_id)
     pipeline, lock = yaml.safe_dump(run.spec, sort_keys=False), Lock.from_dict(run.lock).dumps()
     with staged_folder(dest) as staged:  # both files or neither; never over a user's files
@@ -257,7 +310,8 @@ def runs_compare(
     """Compare runs: one row per run, its variant's choices and its steps' metrics.
 
     A sweep id stands for all its runs. Metrics are named <step>.<metric>; --sort and
-    --metric also take a bare metric name when only one step wrote it.
+    --metric also take a bare metric name when only one step wrote it. Runs the registry
+    does not hold (--offline, or not recorded) are compared from this machine, marked local.
 
     \b
     Example:
@@ -271,7 +325,7 @@ def runs_compare(
         raise click.UsageError("--csv and --json cannot be combined")
     if plot_file is not None and not (plot_metric or sort_metric):
         raise click.UsageError("--plot needs --metric METRIC (or --sort METRIC)")
-    comparison = build(load_runs(app.client, ids))
+    comparison = build(load_runs(_records(app), ids))
     if sort_metric:
         comparison = comparison.sorted_by(sort_metric, descending=desc)
     if plot_file is not None:

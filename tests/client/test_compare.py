@@ -71,6 +71,7 @@ def test_choices_show_exact_versions_and_missing_metrics_are_omitted() -> None:
         "status": "succeeded",
         "variant": {"prep.uses": "vision/prep-robust@0.3.1", "train.params.lr": 0.1},
         "metrics": {"prep.rows": 10},
+        "local": False,
     }
     assert comparison.to_json()[0]["variant"]["prep.uses"] == "vision/prep@1.2.3"
 

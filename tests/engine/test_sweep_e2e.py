@@ -367,7 +367,8 @@ def expected_rows(swept: Swept) -> list[dict]:
         if tag == "robust":
             metrics["prep.rows"] = 1797
         variant = {"prep.uses": uses, "aug.params.noise": noise, "train.params.arch": arch}
-        rows.append({"run": run, "status": "succeeded", "variant": variant, "metrics": metrics})
+        row = {"run": run, "status": "succeeded", "variant": variant, "metrics": metrics}
+        rows.append({**row, "local": False})
     return rows
 
 
