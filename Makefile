@@ -13,6 +13,7 @@ lint:
 	$(VENV)/bin/ruff check registry engine client tests
 	$(VENV)/bin/ruff format --check registry engine client tests
 	$(VENV)/bin/mypy registry engine client
+	$(VENV)/bin/python -m pytest -q -p no:cacheprovider tests/test_lint.py -k mypy_with_real_types
 
 bench:
 	$(VENV)/bin/python benchmarks/bench_registry.py

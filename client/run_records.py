@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 from modreg.client.errors import ConfigError, RegistryUnavailableError
 
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from modreg.engine.state import LocalRun
     from modreg.registry.schemas import RunPublic
 
-    RunRecord = RunPublic | LocalRun
+    RunRecord: TypeAlias = RunPublic | LocalRun
 
 UNREACHABLE = (ConfigError, RegistryUnavailableError)
 LIST_LIMIT = 1000  # the registry's largest page of runs
