@@ -13,6 +13,13 @@ A sweep runs every combination of step variants as one graph (shared steps execu
 
     sweep = Sweep.product("digits", {"prep": [prep, robust], "train": [train, deep]})
     outcome = run_pipeline(sweep, workspace)        # a SweepResult, one RunResult per variant
+
+Where things are: ``running`` (prepare, run_pipeline) drives ``resolve``/``lock``,
+``validate``/``variants``, ``plan`` and ``scheduler`` (the algorithm, in its docstring),
+which runs jobs on ``executors`` with a ``step_cache`` over ``state`` and ``store``;
+``records`` writes what happened to the registry and the state folder; ``results`` is
+what a caller gets back; ``workspace`` is what a caller hands in; ``protocol`` is all the
+engine asks of a registry.
 """
 
 from modreg.engine.digests import DigestCache
