@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from modreg.registry.auth import Identity, hash_secret, new_secret
-from modreg.registry.crud import audit, get_team
+from modreg.registry.db import audit, get_team
 from modreg.registry.errors import TeamExistsError, UnknownTokenError
 from modreg.registry.models import Team, Token, utcnow
 from modreg.registry.names import check_team_name

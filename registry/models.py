@@ -1,9 +1,10 @@
 """The database's tables (SQLModel), one declaration per column.
 
 These rows are the registry's own shape — ids, foreign keys, token hashes — and are turned
-into the wire shapes of ``schemas.py`` at the edge (``crud``). Invariants the database
-enforces rather than the code: one ``(module, version)``, one ``(team, fingerprint)`` cache
-entry, one step record per ``(run, step)``, unique token hashes and team names.
+into the wire shapes of ``schemas.py`` at the edge (the domain modules ``modules``,
+``accounts`` and ``runs``). Invariants the database enforces rather than the code: one
+``(module, version)``, one ``(team, fingerprint)`` cache entry, one step record per
+``(run, step)``, unique token hashes and team names.
 Timestamps are stored and returned as timezone-aware UTC.
 """
 

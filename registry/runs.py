@@ -20,7 +20,7 @@ from sqlmodel import Session, col, select
 
 from modreg.registry.auth import Identity
 from modreg.registry.blobs import BlobStore
-from modreg.registry.crud import insert_ignore
+from modreg.registry.db import insert_ignore
 from modreg.registry.errors import (
     ConflictError,
     InvalidInputError,

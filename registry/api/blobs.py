@@ -15,7 +15,7 @@ from sqlmodel import Session
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from modreg.registry import auth, crud
+from modreg.registry import auth, modules
 from modreg.registry.api.deps import IdentityDep, SessionDep, SettingsDep, StoreDep, TeamDep
 from modreg.registry.auth import Identity
 from modreg.registry.blobs import check_digest
@@ -30,7 +30,7 @@ def _may_read(session: Session, sha256: str, identity: Identity, settings: Setti
     registry a token of an owning team); any other blob (step outputs, logs) any token.
     """
     check_digest(sha256)
-    teams = crud.archive_teams(session, sha256)
+    teams = modules.archive_teams(session, sha256)
     if not teams or settings.private:
         auth.require_authenticated(identity)
     if teams and settings.private and not identity.admin and identity.team not in teams:
@@ -90,5 +90,5 @@ async def put_blob(
         async for chunk in request.stream():
             writer.write(chunk)
         size = await run_in_threadpool(writer.commit)
-    await run_in_threadpool(crud.record_blob, session, sha256, size)
+    await run_in_threadpool(modules.record_blob, session, sha256, size)
     return Response(status_code=200 if existed else 201, headers={"X-Modreg-Sha256": sha256})

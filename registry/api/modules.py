@@ -10,7 +10,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel
 from starlette.background import BackgroundTask
 
-from modreg.registry import crud
+from modreg.registry import modules
 from modreg.registry.api.deps import (
     IdentityDep,
     ListerDep,
@@ -52,22 +52,22 @@ def search_modules(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[ModulePublic]:
     only = identity.team_id if settings.private and not identity.admin else None
-    return crud.search_modules(session, q, team, limit, offset, only)
+    return modules.search_modules(session, q, team, limit, offset, only)
 
 
 @router.get("/modules/{team}/{name}")
 def show_module(team: str, name: str, session: SessionDep, _: ReaderDep) -> ModulePublic:
-    return crud.show_module(session, team, name)
+    return modules.show_module(session, team, name)
 
 
 @router.get("/modules/{team}/{name}/versions")
 def list_versions(team: str, name: str, session: SessionDep, _: ReaderDep) -> list[VersionPublic]:
-    return crud.list_versions(session, team, name)
+    return modules.list_versions(session, team, name)
 
 
 @router.get(VERSION, response_model=VersionPublic)
 def get_version(team: str, name: str, version: str, session: SessionDep, _: ReaderDep) -> Response:
-    return _json(crud.get_version(session, team, name, version))
+    return _json(modules.get_version(session, team, name, version))
 
 
 @router.post("/modules/{team}/{name}/versions", status_code=201)
@@ -80,7 +80,7 @@ def publish(
     store: StoreDep,
     identity: PublisherDep,
 ) -> PublishResult:
-    result = crud.publish_version(session, store, team, name, body, identity)
+    result = modules.publish_version(session, store, team, name, body, identity)
     if not result.created:
         response.status_code = 200
     return result
@@ -96,7 +96,7 @@ def _status_route(status: VersionStatus, path: str) -> None:
         body: StatusChange | None = None,
     ) -> VersionPublic:
         message = body.message if body else None
-        return crud.set_status(session, team, name, version, status, message, identity)
+        return modules.set_status(session, team, name, version, status, message, identity)
 
     router.post(f"{VERSION}/{path}", name=path)(change)
 
@@ -110,14 +110,14 @@ _status_route(VersionStatus.active, "unyank")
 def set_default(
     team: str, name: str, body: DefaultVersion, session: SessionDep, identity: PublisherDep
 ) -> ModulePublic:
-    return crud.set_default(session, team, name, body.version, identity)
+    return modules.set_default(session, team, name, body.version, identity)
 
 
 @router.get(f"{VERSION}/archive", response_class=FileResponse)
 def download_archive(
     team: str, name: str, version: str, session: SessionDep, store: StoreDep, _: ReaderDep
 ) -> FileResponse:
-    sha256 = crud.archive_digest(session, team, name, version)
+    sha256 = modules.archive_digest(session, team, name, version)
     stack = ExitStack()
     path = stack.enter_context(store.open_verified(sha256))
     return FileResponse(
@@ -133,5 +133,5 @@ def download_archive(
 def resolve(
     body: ResolveRequest, session: SessionDep, identity: IdentityDep, settings: SettingsDep
 ) -> Response:
-    results = crud.resolve(session, body.refs, identity, settings.private)
+    results = modules.resolve(session, body.refs, identity, settings.private)
     return _json(ResolveResponse(results=results))

@@ -170,6 +170,21 @@ def test_versions_listing_and_module(published: Api) -> None:
     )
 
 
+def test_latest_version_is_what_a_bare_reference_picks(api: Api) -> None:
+    """Only pre-releases: no latest version, and a bare reference picks nothing either."""
+    sha = api.put_blob(module_archive("1.0.0-rc.1"))
+    assert api.publish_version(publish_body(sha, "1.0.0-rc.1")).status_code == 201
+    module = api.client.get("/api/v1/modules/vision/prep").json()
+    (bare,) = _resolve(api, "vision/prep").results
+    assert (module["latest_version"], bare.version) == (None, None)
+    assert bare.error and bare.error["type"] == "unsatisfiable-range"
+    sha = api.put_blob(module_archive("0.9.0"))
+    assert api.publish_version(publish_body(sha, "0.9.0")).status_code == 201
+    module = api.client.get("/api/v1/modules/vision/prep").json()
+    (bare,) = _resolve(api, "vision/prep").results
+    assert module["latest_version"] == "0.9.0" and bare.version and bare.version.version == "0.9.0"
+
+
 def _resolve(api: Api, *refs: str) -> ResolveResponse:
     answer = api.client.post("/api/v1/resolve", json={"refs": list(refs)})
     assert answer.status_code == 200, answer.text

@@ -1,5 +1,6 @@
-"""Domain operations on modules, versions and blobs (no HTTP here; teams and tokens are in
-``accounts``, runs and the step cache in ``runs``).
+"""Domain operations on modules and their versions: search, show, publish, status, default,
+resolve (no HTTP here; teams and tokens are in ``accounts``, runs and the step cache in
+``runs``).
 
 Each function takes a ``Session`` and raises errors from ``modreg.registry.errors``; routes
 call one function and return its wire-shaped answer. Uniqueness is left to the database:
@@ -15,30 +16,28 @@ import functools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import Select, bindparam, or_
 from sqlalchemy import select as sa_select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, SQLModel, col, select
+from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from modreg.registry.archive import check_archive
 from modreg.registry.auth import Identity, require_read
 from modreg.registry.blobs import BlobStore
+from modreg.registry.db import audit, get_team, insert_ignore
 from modreg.registry.errors import (
     InvalidInputError,
     ManifestError,
     RegistryError,
     UnknownBlobError,
     UnknownModuleError,
-    UnknownTeamError,
     UnknownVersionError,
     VersionExistsError,
 )
 from modreg.registry.manifest import validate_manifest
-from modreg.registry.models import AuditEvent, Blob, Module, ModuleVersion, Team, utcnow
+from modreg.registry.models import Blob, Module, ModuleVersion, Team, utcnow
 from modreg.registry.names import check_module_name
 from modreg.registry.schemas import (
     Manifest,
@@ -52,37 +51,11 @@ from modreg.registry.schemas import (
 from modreg.registry.versioning import (
     Candidate,
     canonical_version,
+    highest_stable,
     parse_ref,
     select_version,
     version_sort_key,
 )
-
-# --- shared helpers --------------------------------------------------------------------
-
-
-def insert_ignore(session: Session, model: type[SQLModel], **values: Any) -> None:
-    """INSERT … ON CONFLICT DO NOTHING: the row exists afterwards, whoever wrote it."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    table = model.__table__  # type: ignore[attr-defined]
-    session.execute(insert(table).values(**values).on_conflict_do_nothing())
-
-
-def audit(session: Session, who: Identity, action: str, target: str, **detail: Any) -> None:
-    """Add an audit event to the session's transaction."""
-    session.add(
-        AuditEvent(
-            token_id=who.token_id, actor=who.label, action=action, target=target, detail=detail
-        )
-    )
-
-
-def get_team(session: Session, name: str) -> Team:
-    team = session.exec(select(Team).where(Team.name == name)).first()
-    if team is None:
-        raise UnknownTeamError(f"no team named {name!r}")
-    return team
-
 
 # --- modules ---------------------------------------------------------------------------
 
@@ -100,21 +73,25 @@ def get_module(session: Session, team: str, name: str) -> Module:
     return row[0]  # type: ignore[no-any-return]
 
 
-def _candidates(session: Session, module_ids: Iterable[int]) -> dict[int, list[Candidate]]:
-    """Version and status of every version of these modules, in one query."""
-    found: dict[int, list[Candidate]] = defaultdict(list)
-    stmt = select(ModuleVersion.module_id, ModuleVersion.version, ModuleVersion.status).where(
-        col(ModuleVersion.module_id).in_(list(module_ids))
+_STATUSES = {status.value: status for status in VersionStatus}
+
+
+def _version_index(
+    session: Session, module_ids: Iterable[int | None]
+) -> tuple[dict[int, list[Candidate]], dict[tuple[int, str], int]]:
+    """Version and status of every version of these modules (the candidates a range picks
+    from), and the row id of each, in one Core query: the one read of versions that show,
+    search and resolve share."""
+    candidates: dict[int, list[Candidate]] = defaultdict(list)
+    ids: dict[tuple[int, str], int] = {}
+    table = ModuleVersion.__table__  # type: ignore[attr-defined]
+    stmt = sa_select(table.c.id, table.c.module_id, table.c.version, table.c.status).where(
+        table.c.module_id.in_([i for i in module_ids if i is not None])
     )
-    for module_id, version, status in session.exec(stmt):
-        found[module_id].append(Candidate(version, VersionStatus(status)))
-    return found
-
-
-def _latest(candidates: Sequence[Candidate]) -> str | None:
-    usable = [c for c in candidates if c.status != VersionStatus.yanked]
-    stable = [c for c in usable if "-" not in c.version] or usable
-    return max((c.version for c in stable), key=version_sort_key, default=None)
+    for row_id, module_id, version, status in session.connection().execute(stmt).all():
+        candidates[module_id].append(Candidate(version, _STATUSES[status]))
+        ids[(module_id, version)] = row_id
+    return candidates, ids
 
 
 def _module_public(module: Module, team: str, candidates: Sequence[Candidate]) -> ModulePublic:
@@ -123,7 +100,7 @@ def _module_public(module: Module, team: str, candidates: Sequence[Candidate]) -
         team=team,
         description=module.description,
         default_version=module.default_version,
-        latest_version=_latest(candidates),
+        latest_version=highest_stable(candidates),
         created_at=module.created_at,
     )
 
@@ -131,7 +108,8 @@ def _module_public(module: Module, team: str, candidates: Sequence[Candidate]) -
 def show_module(session: Session, team: str, name: str) -> ModulePublic:
     module = get_module(session, team, name)
     assert module.id is not None
-    return _module_public(module, team, _candidates(session, [module.id])[module.id])
+    candidates, _ = _version_index(session, [module.id])
+    return _module_public(module, team, candidates[module.id])
 
 
 def _like(text: str) -> str:
@@ -164,7 +142,7 @@ def search_modules(
         stmt = stmt.where(Team.id == only_team_id)
     stmt = stmt.order_by(Team.name, Module.name).limit(limit).offset(offset)
     rows = list(session.exec(stmt))  # type: ignore[call-overload]
-    candidates = _candidates(session, [module.id for module, _ in rows])
+    candidates, _ = _version_index(session, [module.id for module, _ in rows])
     return [_module_public(m, t, candidates[m.id]) for m, t in rows]
 
 
@@ -404,25 +382,6 @@ def _choose(
         ref=ref, module=name, range=range_text, reason=choice.reason, warnings=choice.warnings
     )
     return _Pick(resolution, module.id, choice.version)
-
-
-_STATUSES = {status.value: status for status in VersionStatus}
-
-
-def _version_index(
-    session: Session, module_ids: list[int]
-) -> tuple[dict[int, list[Candidate]], dict[tuple[int, str], int]]:
-    """Candidates per module and the row id of each version, in one (Core) query."""
-    candidates: dict[int, list[Candidate]] = defaultdict(list)
-    ids: dict[tuple[int, str], int] = {}
-    table = ModuleVersion.__table__  # type: ignore[attr-defined]
-    stmt = sa_select(table.c.id, table.c.module_id, table.c.version, table.c.status).where(
-        table.c.module_id.in_(module_ids)
-    )
-    for row_id, module_id, version, status in session.connection().execute(stmt).all():
-        candidates[module_id].append(Candidate(version, _STATUSES[status]))
-        ids[(module_id, version)] = row_id
-    return candidates, ids
 
 
 def resolve(session: Session, refs: list[str], who: Identity, private: bool) -> list[Resolution]:
