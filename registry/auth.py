@@ -7,8 +7,10 @@ sha256. A request's ``Identity`` is looked up from the bearer token (anonymous w
 - admin may do everything;
 - writing a module (publish, yank, deprecate, set-default) and managing a team's tokens
   needs a ``publish`` token of the owning team;
-- blobs, the step cache, sweeps and runs need a token of a team (either scope) and are
-  scoped to that team;
+- recording blobs, cache entries, sweeps and runs needs a ``run`` or ``publish`` token of a
+  team, and records for that team; a ``read`` token never writes;
+- reading the step cache, sweeps and runs needs a token of a team (any scope) and shows that
+  team's only;
 - reading modules is open, unless the server is private: then any token of the owning team.
 """
 
@@ -119,16 +121,28 @@ def require_publish(identity: Identity, team: str) -> None:
         raise PermissionDeniedError(f"your token belongs to team {identity.team!r}, not {team!r}")
     if identity.scope != Scope.publish:
         raise PermissionDeniedError(
-            f"this needs a publish token of team {team!r}, yours is read-only"
+            f"this needs a publish token of team {team!r}, yours is a {identity.scope} token"
         )
 
 
 def require_team_token(identity: Identity) -> int:
-    """A token of some team (either scope); returns the team id."""
+    """A token of some team (any scope); returns the team id."""
     require_authenticated(identity)
     if identity.team_id is None:
         raise PermissionDeniedError("this needs a team token; the admin token belongs to no team")
     return identity.team_id
+
+
+def require_run(identity: Identity) -> int:
+    """A ``run`` or ``publish`` token of some team; returns the team id."""
+    team_id = require_team_token(identity)
+    assert identity.scope is not None
+    if not identity.scope.includes(Scope.run):
+        raise PermissionDeniedError(
+            f"recording runs, cache entries and blobs needs a run or publish token of team "
+            f"{identity.team!r}; yours is a read token, which never writes"
+        )
+    return team_id
 
 
 def require_read(identity: Identity, team: str, private: bool) -> None:

@@ -35,8 +35,21 @@ class Wire(BaseModel):
 
 
 class Scope(StrEnum):
+    """What a team token may do; each scope includes the one before it.
+
+    ``read``: read the team's modules, runs, step cache and step outputs; never writes.
+    ``run``: read, and record runs, sweeps, cache entries and step outputs (blobs).
+    ``publish``: run, and publish and change the team's modules and manage its tokens.
+    """
+
     read = "read"
+    run = "run"
     publish = "publish"
+
+    def includes(self, other: Scope) -> bool:
+        """Whether a token of this scope may do what ``other`` allows."""
+        order = list(Scope)
+        return order.index(self) >= order.index(other)
 
 
 class VersionStatus(StrEnum):

@@ -16,7 +16,7 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from modreg.registry import auth, modules
-from modreg.registry.api.deps import IdentityDep, SessionDep, SettingsDep, StoreDep, TeamDep
+from modreg.registry.api.deps import IdentityDep, RecorderDep, SessionDep, SettingsDep, StoreDep
 from modreg.registry.auth import Identity
 from modreg.registry.blobs import check_digest
 from modreg.registry.errors import PayloadTooLargeError, PermissionDeniedError
@@ -81,7 +81,7 @@ async def put_blob(
     session: SessionDep,
     store: StoreDep,
     settings: SettingsDep,
-    _: TeamDep,
+    _: RecorderDep,
 ) -> Response:
     check_digest(sha256)
     _declared_length(request, settings.max_upload_bytes)

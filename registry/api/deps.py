@@ -82,8 +82,14 @@ async def reader_identity(team: str, identity: IdentityDep, settings: SettingsDe
 
 
 async def team_identity(identity: IdentityDep) -> Identity:
-    """A token of some team (either scope): its runs, cache and blobs."""
+    """A token of some team (any scope): reading its runs and cache."""
     auth.require_team_token(identity)
+    return identity
+
+
+async def recorder_identity(identity: IdentityDep) -> Identity:
+    """A run or publish token of some team: recording its runs, cache entries and blobs."""
+    auth.require_run(identity)
     return identity
 
 
@@ -98,4 +104,5 @@ AdminDep = Annotated[Identity, Depends(admin_identity)]
 PublisherDep = Annotated[Identity, Depends(publisher_identity)]
 ReaderDep = Annotated[Identity, Depends(reader_identity)]
 TeamDep = Annotated[Identity, Depends(team_identity)]
+RecorderDep = Annotated[Identity, Depends(recorder_identity)]
 ListerDep = Annotated[Identity, Depends(listing_identity)]

@@ -1,6 +1,7 @@
 """Routes for what runs leave behind: the step cache, sweeps, runs and step records.
 
-All of it belongs to the caller's team (``TeamDep``); the admin may read, not write.
+All of it belongs to the caller's team: any token of the team reads it (``TeamDep``), a run or
+publish token records it (``RecorderDep``); the admin may read, not write.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from modreg.registry import runs
-from modreg.registry.api.deps import IdentityDep, SessionDep, StoreDep, TeamDep
-from modreg.registry.auth import require_authenticated
+from modreg.registry.api.deps import IdentityDep, RecorderDep, SessionDep, StoreDep, TeamDep
+from modreg.registry.auth import Identity, require_authenticated
 from modreg.registry.schemas import (
     CacheEntryCreate,
     CacheEntryPublic,
@@ -29,8 +30,8 @@ from modreg.registry.schemas import (
 router = APIRouter()
 
 
-def _team_id(identity: TeamDep) -> int:
-    assert identity.team_id is not None  # TeamDep guarantees it
+def _team_id(identity: Identity) -> int:
+    assert identity.team_id is not None  # TeamDep and RecorderDep guarantee it
     return identity.team_id
 
 
@@ -45,13 +46,13 @@ def put_cache(
     body: CacheEntryCreate,
     session: SessionDep,
     store: StoreDep,
-    identity: TeamDep,
+    identity: RecorderDep,
 ) -> CacheEntryPublic:
     return runs.put_cache(session, store, _team_id(identity), fingerprint, body)
 
 
 @router.post("/sweeps", status_code=201)
-def create_sweep(body: SweepCreate, session: SessionDep, identity: TeamDep) -> SweepPublic:
+def create_sweep(body: SweepCreate, session: SessionDep, identity: RecorderDep) -> SweepPublic:
     return runs.create_sweep(session, identity, _team_id(identity), body)
 
 
@@ -62,7 +63,7 @@ def get_sweep(sweep_id: str, session: SessionDep, identity: IdentityDep) -> Swee
 
 
 @router.post("/runs", status_code=201)
-def create_run(body: RunCreate, session: SessionDep, identity: TeamDep) -> RunPublic:
+def create_run(body: RunCreate, session: SessionDep, identity: RecorderDep) -> RunPublic:
     return runs.create_run(session, identity, _team_id(identity), body)
 
 
@@ -85,20 +86,24 @@ def get_run(run_id: str, session: SessionDep, identity: IdentityDep) -> RunPubli
 
 
 @router.patch("/runs/{run_id}")
-def update_run(run_id: str, body: RunUpdate, session: SessionDep, identity: TeamDep) -> RunPublic:
+def update_run(
+    run_id: str, body: RunUpdate, session: SessionDep, identity: RecorderDep
+) -> RunPublic:
     return runs.update_run(session, run_id, identity, body)
 
 
 @router.put("/runs/{run_id}/steps/{step}", status_code=204)
 def put_step(
-    run_id: str, step: str, body: StepRunRecord, session: SessionDep, identity: TeamDep
+    run_id: str, step: str, body: StepRunRecord, session: SessionDep, identity: RecorderDep
 ) -> Response:
     runs.put_steps(session, run_id, identity, {step: body})
     return Response(status_code=204)
 
 
 @router.put("/runs/{run_id}/steps", status_code=204)
-def put_steps(run_id: str, body: StepRunBatch, session: SessionDep, identity: TeamDep) -> Response:
+def put_steps(
+    run_id: str, body: StepRunBatch, session: SessionDep, identity: RecorderDep
+) -> Response:
     """Every step of a run at once: the engine records a whole run in one round trip."""
     runs.put_steps(session, run_id, identity, body.steps, body.finish)
     return Response(status_code=204)
