@@ -3,7 +3,9 @@ resolve (no HTTP here; teams and tokens are in ``accounts``, runs and the step c
 ``runs``).
 
 Each function takes a ``Session`` and raises errors from ``modreg.registry.errors``; routes
-call one function and return its wire-shaped answer. Uniqueness is left to the database:
+call one function and return its wire-shaped answer. Who may call them was decided before
+(``auth``'s rules); listings and resolution take the ``Reach`` a rule gave, and ``who`` is
+only named in the audit log. Uniqueness is left to the database:
 a publish inserts its version row and, on an ``IntegrityError``, re-reads the winner to
 decide between an identical replay (``created: false``) and a conflict (409). The version
 row references a ``Blob`` row that exists only once the bytes are durable in the store, so
@@ -24,7 +26,7 @@ from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from modreg.registry.archive import check_archive
-from modreg.registry.auth import Identity, require_read
+from modreg.registry.auth import Identity, Reach
 from modreg.registry.blobs import BlobStore
 from modreg.registry.db import audit, get_team, insert_ignore
 from modreg.registry.errors import (
@@ -123,9 +125,9 @@ def search_modules(
     team: str | None,
     limit: int,
     offset: int,
-    only_team_id: int | None = None,
+    reach: Reach,
 ) -> list[ModulePublic]:
-    """Modules whose name or description contains ``text``, by name."""
+    """Modules within reach whose name or description contains ``text``, by name."""
     stmt = _module_stmt()
     if text:
         pattern = _like(text.lower())
@@ -138,8 +140,8 @@ def search_modules(
         )
     if team:
         stmt = stmt.where(Team.name == team)
-    if only_team_id is not None:
-        stmt = stmt.where(Team.id == only_team_id)
+    if not reach.every_team:
+        stmt = stmt.where(Team.id == reach.team_id)
     stmt = stmt.order_by(Team.name, Module.name).limit(limit).offset(offset)
     rows = list(session.exec(stmt))  # type: ignore[call-overload]
     candidates, _ = _version_index(session, [module.id for module, _ in rows])
@@ -366,12 +368,11 @@ class _Pick:
 
 
 def _choose(
-    ref: str, modules: dict[str, Module], candidates: dict[int, list[Candidate]],
-    who: Identity, private: bool,
-) -> _Pick:  # fmt: skip
+    ref: str, modules: dict[str, Module], candidates: dict[int, list[Candidate]], reach: Reach
+) -> _Pick:
     try:
         name, range_text = parse_ref(ref)
-        require_read(who, name.split("/", 1)[0], private)
+        reach.require_team(name.split("/", 1)[0])
         module = modules.get(name)
         if module is None or module.id is None:
             raise UnknownModuleError(f"no module {name}")
@@ -384,12 +385,16 @@ def _choose(
     return _Pick(resolution, module.id, choice.version)
 
 
-def resolve(session: Session, refs: list[str], who: Identity, private: bool) -> list[Resolution]:
-    """Resolve many refs with three queries: modules, their versions' index, the chosen rows."""
+def resolve(session: Session, refs: list[str], reach: Reach) -> list[Resolution]:
+    """Resolve many refs with three queries: modules, their versions' index, the chosen rows.
+
+    A ref to a team out of ``reach`` gets its own permission error, like any other per-ref
+    error, so one unreadable ref does not fail the others.
+    """
     names = {ref.strip().partition("@")[0] for ref in refs}
     modules = _modules_named(session, {n for n in names if n.count("/") == 1})
     candidates, ids = _version_index(session, [m.id for m in modules.values() if m.id])
-    picks = [_choose(ref, modules, candidates, who, private) for ref in refs]
+    picks = [_choose(ref, modules, candidates, reach) for ref in refs]
     wanted = {ids[(p.module_id, p.version)] for p in picks if p.module_id and p.version}
     rows = {}
     if wanted:
@@ -411,7 +416,16 @@ def record_blob(session: Session, sha256: str, size: int) -> None:
     session.commit()
 
 
-def archive_teams(session: Session, sha256: str) -> set[str]:
+def blob_readable(session: Session, sha256: str, reach: Reach) -> bool:
+    """Whether a blob is within reach: a module archive as its module is read; any other
+    blob (step outputs, logs) by any team token."""
+    teams = _archive_teams(session, sha256)
+    if teams:
+        return reach.every_team or reach.open_archives or reach.team in teams
+    return reach.every_team or reach.team_id is not None
+
+
+def _archive_teams(session: Session, sha256: str) -> set[str]:
     """The teams whose module versions have this archive (none: not a module archive)."""
     stmt = (
         select(Team.name)

@@ -2,7 +2,8 @@
 
 An upload streams into the store's temp file, counted against the size limit (413) and
 hashed on the way (422 when the bytes do not match the name); only then does it become
-visible, and only then is its ``Blob`` row written.
+visible, and only then is its ``Blob`` row written. Who may read which blob is
+``BlobReaderDep``'s to decide (``auth.blob_reach``).
 """
 
 from __future__ import annotations
@@ -11,40 +12,25 @@ from contextlib import ExitStack
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse
-from sqlmodel import Session
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from modreg.registry import auth, modules
-from modreg.registry.api.deps import IdentityDep, RecorderDep, SessionDep, SettingsDep, StoreDep
-from modreg.registry.auth import Identity
+from modreg.registry import modules
+from modreg.registry.api.deps import (
+    BlobReaderDep,
+    RecorderDep,
+    SessionDep,
+    SettingsDep,
+    StoreDep,
+)
 from modreg.registry.blobs import check_digest
-from modreg.registry.errors import PayloadTooLargeError, PermissionDeniedError
-from modreg.registry.settings import Settings
+from modreg.registry.errors import PayloadTooLargeError
 
 router = APIRouter()
 
 
-def _may_read(session: Session, sha256: str, identity: Identity, settings: Settings) -> None:
-    """Who reads a blob: a module archive as its module is read (open, or on a private
-    registry a token of an owning team); any other blob (step outputs, logs) any token.
-    """
-    check_digest(sha256)
-    teams = modules.archive_teams(session, sha256)
-    if not teams or settings.private:
-        auth.require_authenticated(identity)
-    if teams and settings.private and not identity.admin and identity.team not in teams:
-        raise PermissionDeniedError(
-            f"this registry is private: blob {sha256[:12]} is a module archive of team "
-            f"{sorted(teams)[0]!r}"
-        )
-
-
 @router.head("/blobs/{sha256}")
-def head_blob(
-    sha256: str, session: SessionDep, store: StoreDep, identity: IdentityDep, settings: SettingsDep
-) -> Response:
-    _may_read(session, sha256, identity, settings)
+def head_blob(sha256: BlobReaderDep, store: StoreDep) -> Response:
     size = store.size(sha256)
     if size is None:
         return Response(status_code=404)
@@ -52,10 +38,7 @@ def head_blob(
 
 
 @router.get("/blobs/{sha256}", response_class=FileResponse)
-def get_blob(
-    sha256: str, session: SessionDep, store: StoreDep, identity: IdentityDep, settings: SettingsDep
-) -> FileResponse:
-    _may_read(session, sha256, identity, settings)
+def get_blob(sha256: BlobReaderDep, store: StoreDep) -> FileResponse:
     stack = ExitStack()
     path = stack.enter_context(store.open_verified(sha256))
     return FileResponse(

@@ -13,11 +13,10 @@ from starlette.background import BackgroundTask
 from modreg.registry import modules
 from modreg.registry.api.deps import (
     IdentityDep,
-    ListerDep,
+    ModuleReachDep,
+    ModuleReaderDep,
     PublisherDep,
-    ReaderDep,
     SessionDep,
-    SettingsDep,
     StoreDep,
 )
 from modreg.registry.schemas import (
@@ -44,29 +43,31 @@ def _json(model: BaseModel) -> Response:
 @router.get("/modules")
 def search_modules(
     session: SessionDep,
-    identity: ListerDep,
-    settings: SettingsDep,
+    reach: ModuleReachDep,
     q: str | None = None,
     team: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[ModulePublic]:
-    only = identity.team_id if settings.private and not identity.admin else None
-    return modules.search_modules(session, q, team, limit, offset, only)
+    return modules.search_modules(session, q, team, limit, offset, reach)
 
 
 @router.get("/modules/{team}/{name}")
-def show_module(team: str, name: str, session: SessionDep, _: ReaderDep) -> ModulePublic:
+def show_module(team: str, name: str, session: SessionDep, _: ModuleReaderDep) -> ModulePublic:
     return modules.show_module(session, team, name)
 
 
 @router.get("/modules/{team}/{name}/versions")
-def list_versions(team: str, name: str, session: SessionDep, _: ReaderDep) -> list[VersionPublic]:
+def list_versions(
+    team: str, name: str, session: SessionDep, _: ModuleReaderDep
+) -> list[VersionPublic]:
     return modules.list_versions(session, team, name)
 
 
 @router.get(VERSION, response_model=VersionPublic)
-def get_version(team: str, name: str, version: str, session: SessionDep, _: ReaderDep) -> Response:
+def get_version(
+    team: str, name: str, version: str, session: SessionDep, _: ModuleReaderDep
+) -> Response:
     return _json(modules.get_version(session, team, name, version))
 
 
@@ -78,7 +79,8 @@ def publish(
     response: Response,
     session: SessionDep,
     store: StoreDep,
-    identity: PublisherDep,
+    identity: IdentityDep,
+    _: PublisherDep,
 ) -> PublishResult:
     result = modules.publish_version(session, store, team, name, body, identity)
     if not result.created:
@@ -92,7 +94,8 @@ def _status_route(status: VersionStatus, path: str) -> None:
         name: str,
         version: str,
         session: SessionDep,
-        identity: PublisherDep,
+        identity: IdentityDep,
+        _: PublisherDep,
         body: StatusChange | None = None,
     ) -> VersionPublic:
         message = body.message if body else None
@@ -108,14 +111,19 @@ _status_route(VersionStatus.active, "unyank")
 
 @router.put("/modules/{team}/{name}/default")
 def set_default(
-    team: str, name: str, body: DefaultVersion, session: SessionDep, identity: PublisherDep
+    team: str,
+    name: str,
+    body: DefaultVersion,
+    session: SessionDep,
+    identity: IdentityDep,
+    _: PublisherDep,
 ) -> ModulePublic:
     return modules.set_default(session, team, name, body.version, identity)
 
 
 @router.get(f"{VERSION}/archive", response_class=FileResponse)
 def download_archive(
-    team: str, name: str, version: str, session: SessionDep, store: StoreDep, _: ReaderDep
+    team: str, name: str, version: str, session: SessionDep, store: StoreDep, _: ModuleReaderDep
 ) -> FileResponse:
     sha256 = modules.archive_digest(session, team, name, version)
     stack = ExitStack()
@@ -130,8 +138,6 @@ def download_archive(
 
 
 @router.post("/resolve", response_model=ResolveResponse)
-def resolve(
-    body: ResolveRequest, session: SessionDep, identity: IdentityDep, settings: SettingsDep
-) -> Response:
-    results = modules.resolve(session, body.refs, identity, settings.private)
+def resolve(body: ResolveRequest, session: SessionDep, reach: ModuleReachDep) -> Response:
+    results = modules.resolve(session, body.refs, reach)
     return _json(ResolveResponse(results=results))
