@@ -17,15 +17,17 @@ at ``admin``, scopes or ``private`` themselves.
 
     rule               who passes                                  reach
     administer         admin                                       every team
-    publish(T)         admin; a publish token of T                 T (admin: every team)
+    publish(T)         admin; a publish token of T                 T (admin: every team)*
     manage_tokens(T)   admin; a publish token of T                 T
     read_modules(T)    anyone; if private: admin, any token of T   -
     module_reach       anyone; if private: a token                 every team; if private: own
-    record             a run or publish token                      its team
+    record             a run or publish token                      its team*
     read_cache         a token of a team (any scope)               its team
     read_runs          a token of a team (any scope); admin        its team; admin: every team
-    blob_reach         anyone; if private: a token                 own team, and every team's
-                                                                   archives unless private
+    blob_reach         anyone; if private: a token                 own team*
+
+    (*) and every team's module archives, unless the registry is private: what a publish or
+    a record may refer to is what the team may read.
 
 Blobs (``blob_reach`` + ``references.readable``): a blob is readable when something the caller
 may read refers to it: a version of a module it may read, or a cache entry, step run or
@@ -197,13 +199,16 @@ def administer(identity: Identity) -> Reach:
     return EVERY_TEAM
 
 
-def publish(identity: Identity, team: str) -> Reach:
-    """Publishing and changing ``team``'s modules: admin, or a publish token of ``team``."""
+def publish(identity: Identity, team: str, private: bool) -> Reach:
+    """Publishing and changing ``team``'s modules: admin, or a publish token of ``team``.
+
+    The reach is what an archive may be taken from: blobs the team may read.
+    """
     _require_token(identity)
     if identity.admin:
         return EVERY_TEAM
     _require_scope(identity, team, Scope.publish, "this")
-    return _own_team(identity)
+    return _own_team(identity, open_archives=not private)
 
 
 def manage_tokens(identity: Identity, team: str | None) -> Reach:
@@ -234,8 +239,11 @@ def module_reach(identity: Identity, private: bool) -> Reach:
     return _own_team(identity)
 
 
-def record(identity: Identity) -> Reach:
-    """Recording runs, sweeps, cache entries and blobs: a run or publish token, for its team."""
+def record(identity: Identity, private: bool) -> Reach:
+    """Recording runs, sweeps, cache entries and blobs: a run or publish token, for its team.
+
+    The reach is also what a record may refer to: blobs the team may read.
+    """
     _require_team_token(identity)
     assert identity.scope is not None and identity.team is not None
     if not identity.scope.includes(Scope.run):
@@ -243,7 +251,7 @@ def record(identity: Identity) -> Reach:
             f"recording runs, cache entries and blobs needs a run or publish token of team "
             f"{identity.team!r}; yours is a read token, which never writes"
         )
-    return _own_team(identity)
+    return _own_team(identity, open_archives=not private)
 
 
 def read_cache(identity: Identity) -> Reach:

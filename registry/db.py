@@ -80,6 +80,18 @@ def insert_ignore(session: Session, model: type[SQLModel], **values: Any) -> boo
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+def insert_ignore_many(
+    session: Session, model: type[SQLModel], rows: list[dict[str, Any]], batch: int = 1000
+) -> None:
+    """``insert_ignore`` of many rows, a multi-row statement per ``batch``."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = model.__table__  # type: ignore[attr-defined]
+    for start in range(0, len(rows), batch):
+        chunk = rows[start : start + batch]
+        session.execute(insert(table).values(chunk).on_conflict_do_nothing())
+
+
 def audit(session: Session, who: Identity, action: str, target: str, **detail: Any) -> None:
     """Add an audit event to the session's transaction."""
     session.add(

@@ -9,7 +9,8 @@ only named in the audit log. Uniqueness is left to the database:
 a publish inserts its version row and, on an ``IntegrityError``, re-reads the winner to
 decide between an identical replay (``created: false``) and a conflict (409). The version
 row references a ``Blob`` row that exists only once the bytes are durable in the store, so
-a version never points at a missing archive.
+a version never points at a missing archive, and with it a reference to that blob for the
+module's team (``references``), which is what makes the archive readable by its digest.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
+from modreg.registry import references
 from modreg.registry.archive import check_archive
 from modreg.registry.auth import Identity, Reach
 from modreg.registry.blobs import BlobStore
@@ -39,7 +41,7 @@ from modreg.registry.errors import (
     VersionExistsError,
 )
 from modreg.registry.manifest import validate_manifest
-from modreg.registry.models import Blob, Module, ModuleVersion, Team, utcnow
+from modreg.registry.models import Blob, Module, ModuleVersion, RefKind, Team, utcnow
 from modreg.registry.names import check_module_name
 from modreg.registry.schemas import (
     Manifest,
@@ -232,10 +234,12 @@ def _check_manifest(manifest: Manifest, full_name: str, version: str) -> None:
     validate_manifest(manifest, source)
 
 
-def _checked_archive(session: Session, store: BlobStore, sha256: str) -> int:
-    """Size of a stored, verified, safe archive blob (and make sure its Blob row exists)."""
+def _checked_archive(session: Session, store: BlobStore, sha256: str, reach: Reach) -> int:
+    """Size of a stored, verified, safe archive blob the publisher may read (and make sure
+    its Blob row exists). A blob out of reach is as good as absent: publishing it would
+    hand another team's bytes to every reader of the module."""
     size = store.size(sha256)
-    if size is None:
+    if size is None or not references.readable(session, sha256, reach):
         raise UnknownBlobError(f"archive blob {sha256} is not uploaded: PUT /blobs/{sha256} first")
     with store.open_verified(sha256) as path:
         check_archive(path)
@@ -265,9 +269,18 @@ def _replay(existing: ModuleVersion, body: VersionCreate, full_name: str) -> Pub
 
 
 def publish_version(
-    session: Session, store: BlobStore, team: str, name: str, body: VersionCreate, who: Identity
+    session: Session,
+    store: BlobStore,
+    team: str,
+    name: str,
+    body: VersionCreate,
+    who: Identity,
+    reach: Reach,
 ) -> PublishResult:
-    """Publish once: 201-worthy ``created=True``, an identical replay, or VersionExistsError."""
+    """Publish once: 201-worthy ``created=True``, an identical replay, or VersionExistsError.
+
+    ``reach`` is what the archive may be taken from (``auth.publish``).
+    """
     full_name = f"{team}/{name}"
     check_module_name(full_name)
     version = canonical_version(body.version)
@@ -276,7 +289,7 @@ def publish_version(
     if existing is not None:
         return _replay(existing, body, full_name)
     _check_manifest(body.manifest, full_name, version)
-    size = _checked_archive(session, store, body.sha256)
+    size = _checked_archive(session, store, body.sha256, reach)
     module = _module_for_publish(session, team, name, body.manifest.description)
     row = ModuleVersion(
         module_id=module.id, version=version, commit=body.commit, tree_sha=body.tree_sha,
@@ -286,6 +299,9 @@ def publish_version(
     session.add(row)
     audit(session, who, "publish", f"{full_name}@{version}", commit=body.commit, sha256=body.sha256)
     try:
+        session.flush()
+        assert row.id is not None
+        references.refer(session, module.team_id, RefKind.archive, row.id, [body.sha256])
         session.commit()
     except IntegrityError:
         session.rollback()
@@ -405,32 +421,3 @@ def resolve(session: Session, refs: list[str], reach: Reach) -> list[Resolution]
             row = rows[(pick.module_id, pick.version)]
             pick.resolution.version = _version_public(row, pick.resolution.module or "")
     return [pick.resolution for pick in picks]
-
-
-# --- blobs -----------------------------------------------------------------------------
-
-
-def record_blob(session: Session, sha256: str, size: int) -> None:
-    """Note a stored blob in the database (idempotent)."""
-    insert_ignore(session, Blob, sha256=sha256, size=size, created_at=utcnow())
-    session.commit()
-
-
-def blob_readable(session: Session, sha256: str, reach: Reach) -> bool:
-    """Whether a blob is within reach: a module archive as its module is read; any other
-    blob (step outputs, logs) by any team token."""
-    teams = _archive_teams(session, sha256)
-    if teams:
-        return reach.every_team or reach.open_archives or reach.team in teams
-    return reach.every_team or reach.team_id is not None
-
-
-def _archive_teams(session: Session, sha256: str) -> set[str]:
-    """The teams whose module versions have this archive (none: not a module archive)."""
-    stmt = (
-        select(Team.name)
-        .join(Module, col(Module.team_id) == Team.id)
-        .join(ModuleVersion, col(ModuleVersion.module_id) == Module.id)
-        .where(ModuleVersion.sha256 == sha256)
-    )
-    return set(session.exec(stmt))

@@ -3,10 +3,13 @@
 Everything here belongs to one team and is invisible to others. Who may read or record it
 was decided before (``auth``'s rules): each function takes the ``Reach`` a rule gave (one
 team, or every team for the admin's reads) and keeps to it; a run or sweep out of reach is
-answered as unknown. Cache entries are write-once: the first writer of a
-``(team, fingerprint)`` wins and later writers get the stored entry back, so two runs that
-computed the same step agree on one result. A step record is an upsert keyed by
-``(run, step)``, so the engine may report a step as often as it likes.
+answered as unknown. Cache entries and step runs refer to the blobs they name
+(``references``), which is what lets their team read those blobs.
+
+Cache entries are write-once: the first writer of a ``(team, fingerprint)`` wins and later
+writers get the stored entry back, so two runs that computed the same step agree on one
+result. A step record is an upsert keyed by ``(run, step)``, so the engine may report a step
+as often as it likes.
 """
 
 from __future__ import annotations
@@ -20,17 +23,25 @@ from datetime import datetime, timedelta
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from modreg.registry import references
 from modreg.registry.auth import Identity, Reach
 from modreg.registry.blobs import BlobStore
 from modreg.registry.db import insert_ignore
 from modreg.registry.errors import (
     ConflictError,
     InvalidInputError,
-    UnknownBlobError,
     UnknownRunError,
     UnknownSweepError,
 )
-from modreg.registry.models import CacheEntry, PipelineRun, StepRun, Sweep, Team, utcnow
+from modreg.registry.models import (
+    CacheEntry,
+    PipelineRun,
+    RefKind,
+    StepRun,
+    Sweep,
+    Team,
+    utcnow,
+)
 from modreg.registry.schemas import (
     CacheEntryCreate,
     CacheEntryPublic,
@@ -95,21 +106,21 @@ def put_cache(
     """Record a result unless one exists; either way answer the stored entry."""
     team_id = reach.own_team_id
     _check(_FINGERPRINT, fingerprint, "fingerprint")
-    for name, ref in body.outputs.items():
-        if not store.exists(ref.digest):
-            raise UnknownBlobError(
-                f"output {name!r} names blob {ref.digest}, which is not uploaded: PUT it first"
-            )
+    digests = references.check_outputs(session, store, body.outputs, reach)
     outputs = {k: v.model_dump(mode="json") for k, v in body.outputs.items()}
-    insert_ignore(
+    inserted = insert_ignore(
         session, CacheEntry, team_id=team_id, fingerprint=fingerprint, outputs=outputs,
         run_id=body.run_id, step=body.step, created_at=utcnow(),
     )  # fmt: skip
-    session.commit()
     stmt = select(CacheEntry).where(
         CacheEntry.team_id == team_id, CacheEntry.fingerprint == fingerprint
     )
-    return _entry_public(session.exec(stmt).one(), _team_name(session, team_id))
+    entry = session.exec(stmt).one()
+    if inserted:
+        assert entry.id is not None
+        references.refer(session, team_id, RefKind.cache, entry.id, digests)
+    session.commit()
+    return _entry_public(entry, _team_name(session, team_id))
 
 
 # --- sweeps ----------------------------------------------------------------------------
@@ -256,12 +267,17 @@ def update_run(session: Session, run_id: str, reach: Reach, body: RunUpdate) -> 
 
 def put_steps(
     session: Session,
+    store: BlobStore,
     run_id: str,
     reach: Reach,
     records: dict[str, StepRunRecord],
     finish: RunUpdate | None = None,
 ) -> None:
-    """Insert or replace the records of some steps of a run (and finish it), in one transaction."""
+    """Insert or replace the records of some steps of a run (and finish it), in one transaction.
+
+    Each step run refers to the blobs of its outputs and log that its team may read; others
+    (an output that could not be shared) stay named in the record, unreadable by digest.
+    """
     for step in records:
         _check(_STEP, step, "step name")
     run = _get_run(session, run_id, reach)
@@ -269,18 +285,46 @@ def put_steps(
         if finish is not None:
             _apply_update(run, finish)
             session.add(run)
-        stmt = select(StepRun).where(StepRun.run_id == run_id, col(StepRun.step).in_(list(records)))
-        existing = {row.step: row for row in session.exec(stmt)}
-        for step, record in records.items():
-            row = existing.get(step) or StepRun(run_id=run_id, step=step, status="", record={})
-            row.status = record.status.value
-            row.fingerprint = record.fingerprint
-            row.record = record.model_dump(mode="json")
-            row.updated_at = utcnow()
-            session.add(row)
+        rows = _upsert_steps(session, run_id, records)
         try:
+            session.flush()
+            _refer_steps(session, store, reach, rows, records)
             session.commit()
             return
         except IntegrityError:
             session.rollback()  # another writer inserted one first: update theirs
     raise ConflictError(f"steps of run {run_id!r} are being written concurrently; retry")
+
+
+def _upsert_steps(
+    session: Session, run_id: str, records: dict[str, StepRunRecord]
+) -> dict[str, StepRun]:
+    stmt = select(StepRun).where(StepRun.run_id == run_id, col(StepRun.step).in_(list(records)))
+    existing = {row.step: row for row in session.exec(stmt)}
+    for step, record in records.items():
+        row = existing.get(step) or StepRun(run_id=run_id, step=step, status="", record={})
+        row.status = record.status.value
+        row.fingerprint = record.fingerprint
+        row.record = record.model_dump(mode="json")
+        row.updated_at = utcnow()
+        session.add(row)
+        existing[step] = row
+    return existing
+
+
+def _refer_steps(
+    session: Session,
+    store: BlobStore,
+    reach: Reach,
+    rows: dict[str, StepRun],
+    records: dict[str, StepRunRecord],
+) -> None:
+    """Each step run refers to what it names now (and no longer to what it named before)."""
+    ids = {step: row.id for step, row in rows.items() if row.id is not None}
+    references.forget(session, RefKind.step, list(ids.values()))
+    named = {
+        ids[step]: (record.outputs, [record.log_digest] if record.log_digest else [])
+        for step, record in records.items()
+    }
+    readable = references.readable_outputs(session, store, named, reach)
+    references.refer_many(session, reach.own_team_id, RefKind.step, readable)

@@ -2,8 +2,11 @@
 
 An upload streams into the store's temp file, counted against the size limit (413) and
 hashed on the way (422 when the bytes do not match the name); only then does it become
-visible, and only then is its ``Blob`` row written. Who may read which blob is
-``BlobReaderDep``'s to decide (``auth.blob_reach``).
+visible, and only then are its ``Blob`` row and the team's upload reference written: the
+whole bytes are always received and checked, even for a blob stored before, because sending
+them is what proves the team holds them. Who may read a blob is decided by ``BlobReaderDep``
+(``auth.blob_reach`` and ``references.readable``): one it may not read answers 404 on GET
+and HEAD, like a blob that was never stored.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from modreg.registry import modules
+from modreg.registry import references
 from modreg.registry.api.deps import (
     BlobReaderDep,
     RecorderDep,
@@ -64,14 +67,17 @@ async def put_blob(
     session: SessionDep,
     store: StoreDep,
     settings: SettingsDep,
-    _: RecorderDep,
+    reach: RecorderDep,
 ) -> Response:
+    """201 when the caller's team did not hold the blob yet (200 when it did): whether anyone
+    else stored the same bytes before is not told."""
     check_digest(sha256)
     _declared_length(request, settings.max_upload_bytes)
-    existed = await run_in_threadpool(store.exists, sha256)
+    held = await run_in_threadpool(references.readable, session, sha256, reach)
+    held = held and await run_in_threadpool(store.exists, sha256)
     with store.writer(sha256, settings.max_upload_bytes) as writer:
         async for chunk in request.stream():
             writer.write(chunk)
         size = await run_in_threadpool(writer.commit)
-    await run_in_threadpool(modules.record_blob, session, sha256, size)
-    return Response(status_code=200 if existed else 201, headers={"X-Modreg-Sha256": sha256})
+    await run_in_threadpool(references.record_upload, session, sha256, size, reach)
+    return Response(status_code=200 if held else 201, headers={"X-Modreg-Sha256": sha256})

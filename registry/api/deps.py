@@ -20,7 +20,7 @@ from fastapi import Depends, Request
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from modreg.registry import accounts, auth, modules
+from modreg.registry import accounts, auth, references
 from modreg.registry.auth import Identity, Reach
 from modreg.registry.blobs import BlobStore, check_digest
 from modreg.registry.errors import AuthenticationError
@@ -76,9 +76,9 @@ async def administering(identity: IdentityDep) -> Reach:
     return auth.administer(identity)
 
 
-async def publishing(team: str, identity: IdentityDep) -> Reach:
+async def publishing(team: str, identity: IdentityDep, settings: SettingsDep) -> Reach:
     """The team named in the path."""
-    return auth.publish(identity, team)
+    return auth.publish(identity, team, settings.private)
 
 
 async def reading_modules(team: str, identity: IdentityDep, settings: SettingsDep) -> None:
@@ -111,8 +111,8 @@ async def revoking_token(token_id: int, identity: IdentityDep, session: SessionD
     return token_id
 
 
-async def recording(identity: IdentityDep) -> Reach:
-    return auth.record(identity)
+async def recording(identity: IdentityDep, settings: SettingsDep) -> Reach:
+    return auth.record(identity, settings.private)
 
 
 async def reading_cache(identity: IdentityDep) -> Reach:
@@ -129,7 +129,7 @@ async def reading_blob(
     """The blob named in the path, if the caller may read it (else it answers as absent)."""
     reach = auth.blob_reach(identity, settings.private)
     check_digest(sha256)
-    if not await run_in_threadpool(modules.blob_readable, session, sha256, reach):
+    if not await run_in_threadpool(references.readable, session, sha256, reach):
         raise auth.hidden_blob(reach, sha256)
     return sha256
 

@@ -80,9 +80,9 @@ def publish(
     session: SessionDep,
     store: StoreDep,
     identity: IdentityDep,
-    _: PublisherDep,
+    reach: PublisherDep,
 ) -> PublishResult:
-    result = modules.publish_version(session, store, team, name, body, identity)
+    result = modules.publish_version(session, store, team, name, body, identity, reach)
     if not result.created:
         response.status_code = 200
     return result

@@ -97,14 +97,21 @@ def update_run(run_id: str, body: RunUpdate, session: SessionDep, reach: Recorde
 
 @router.put("/runs/{run_id}/steps/{step}", status_code=204)
 def put_step(
-    run_id: str, step: str, body: StepRunRecord, session: SessionDep, reach: RecorderDep
+    run_id: str,
+    step: str,
+    body: StepRunRecord,
+    session: SessionDep,
+    store: StoreDep,
+    reach: RecorderDep,
 ) -> Response:
-    runs.put_steps(session, run_id, reach, {step: body})
+    runs.put_steps(session, store, run_id, reach, {step: body})
     return Response(status_code=204)
 
 
 @router.put("/runs/{run_id}/steps", status_code=204)
-def put_steps(run_id: str, body: StepRunBatch, session: SessionDep, reach: RecorderDep) -> Response:
+def put_steps(
+    run_id: str, body: StepRunBatch, session: SessionDep, store: StoreDep, reach: RecorderDep
+) -> Response:
     """Every step of a run at once: the engine records a whole run in one round trip."""
-    runs.put_steps(session, run_id, reach, body.steps, body.finish)
+    runs.put_steps(session, store, run_id, reach, body.steps, body.finish)
     return Response(status_code=204)

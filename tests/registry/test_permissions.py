@@ -23,6 +23,7 @@ from registry_data import Api, build_api, module_archive, publish_body
 from sqlmodel import Session, select
 
 from modreg.registry.models import Token
+from modreg.registry.schemas import DirManifest
 
 ANON, READ, RUN, PUBLISH, OTHER, ADMIN, REVOKED, EXPIRED = CALLERS = (
     "anonymous",
@@ -61,6 +62,8 @@ class World:
     archive: str = ""  # the archive blob of vision/prep@1.0.0
     output: str = ""  # a step output blob of vision (in a cache entry and a step run)
     log: str = ""  # a step log blob of vision (in a step run)
+    folder: str = ""  # a folder output of vision: its manifest blob (cache entry, step run)
+    member: str = ""  # a file of that folder
     run: str = ""  # a run of vision
     sweep: str = ""  # a sweep of vision
     counter: Iterator[int] = field(default_factory=itertools.count)
@@ -101,11 +104,16 @@ def _populate(world: World) -> None:
         world.archive = world.archive or sha
     world.output = api.put_blob(b"an output of vision", token=api.run)
     world.log = api.put_blob(b"a log of vision", token=api.run)
+    world.member = api.put_blob(b"a file in a folder of vision", token=api.run)
+    files = {"part/1.bin": (world.member, 28)}
+    world.folder = api.put_blob(DirManifest.of(files).to_bytes(), token=api.run)
     ref = {"type": "file", "digest": world.output}
-    world.call(api.run, "PUT", f"/api/v1/cache/{'a' * 64}", json={"outputs": {"out": ref}})
+    folder = {"type": "dir", "digest": world.folder, "size": 28}
+    outputs = {"out": ref, "folder": folder}
+    world.call(api.run, "PUT", f"/api/v1/cache/{'a' * 64}", json={"outputs": outputs})
     world.sweep = world.call(api.run, "POST", "/api/v1/sweeps", json={"pipeline": "p"})["id"]
     world.run = world.call(api.run, "POST", "/api/v1/runs", json={"pipeline": "p"})["id"]
-    step = {**STEP, "outputs": {"out": ref}, "log_digest": world.log}
+    step = {**STEP, "outputs": outputs, "log_digest": world.log}
     world.call(api.run, "PUT", f"/api/v1/runs/{world.run}/steps/s", json=step)
 
 
@@ -176,6 +184,15 @@ TEAM_RECORD = both(o(401, 403, 200, 200, 404, 403))  # another team's run is unk
 RUN_READERS = both(o(401, 200, 200, 200, 404, 200))
 TEAM_BLOB = both(o(401, 200, 200, 200, 404, 200))  # out of reach: answered as absent
 
+BLOB_READS = [
+    Case("/api/v1/blobs/{archive}", OPEN_READ | {"private": o(401, 200, 200, 200, 404, 200)}),
+    Case("/api/v1/blobs/{output}", TEAM_BLOB),
+    Case("/api/v1/blobs/{log}", TEAM_BLOB),
+    Case("/api/v1/blobs/{folder}", TEAM_BLOB),
+    Case("/api/v1/blobs/{member}", TEAM_BLOB),
+    Case(f"/api/v1/blobs/{'0' * 64}", both(o(401, 404, 404, 404, 404, 404))),  # never stored
+]
+
 EXPECTED: dict[str, list[Case]] = {
     "GET /openapi.json": [Case("/openapi.json", EVERYONE)],
     "HEAD /openapi.json": [Case("/openapi.json", EVERYONE)],
@@ -228,12 +245,8 @@ EXPECTED: dict[str, list[Case]] = {
         Case(f"{M}/default", PUBLISHERS, {"version": "1.0.0"})
     ],
     "POST /api/v1/resolve": [Case("/api/v1/resolve", LISTING, {"refs": ["vision/prep@^1"]})],
-    "HEAD /api/v1/blobs/{sha256}": [
-        Case("/api/v1/blobs/{archive}", OPEN_READ | {"private": o(401, 200, 200, 200, 404, 200)}),
-    ],
-    "GET /api/v1/blobs/{sha256}": [
-        Case("/api/v1/blobs/{archive}", OPEN_READ | {"private": o(401, 200, 200, 200, 404, 200)}),
-    ],
+    "HEAD /api/v1/blobs/{sha256}": BLOB_READS,
+    "GET /api/v1/blobs/{sha256}": BLOB_READS,
     "PUT /api/v1/blobs/{sha256}": [Case("/api/v1/blobs/{new_blob}", RECORDERS, _new_bytes)],
     "POST /api/v1/cache/lookup": [
         Case(
@@ -243,8 +256,9 @@ EXPECTED: dict[str, list[Case]] = {
         )
     ],
     "PUT /api/v1/cache/{fingerprint}": [
+        # another team may not name in its cache what it may not read: answered as absent
         Case(
-            "/api/v1/cache/{fresh_fingerprint}", both(o(401, 403, 200, 200, 200, 403)), _cache_entry
+            "/api/v1/cache/{fresh_fingerprint}", both(o(401, 403, 200, 200, 404, 403)), _cache_entry
         )
     ],
     "POST /api/v1/sweeps": [Case("/api/v1/sweeps", RECORDERS, {"pipeline": "p"})],
@@ -288,7 +302,7 @@ def test_every_route_has_an_expected_outcome(world: World) -> None:
 def _request(world: World, case: Case, method: str, token: str | None) -> Any:
     names = {
         "archive": world.archive, "output": world.output, "log": world.log, "run": world.run,
-        "sweep": world.sweep,
+        "sweep": world.sweep, "folder": world.folder, "member": world.member,
     }  # fmt: skip
     if "{fresh_token}" in case.url:
         names["fresh_token"] = _token_of_vision(world)
