@@ -17,22 +17,25 @@ at ``admin``, scopes or ``private`` themselves.
 
     rule               who passes                                  reach
     administer         admin                                       every team
-    publish(T)         admin; a publish token of T                 T (admin: every team)*
-    manage_tokens(T)   admin; a publish token of T                 T
+    publish(T)         admin; a publish token of T                 T*; admin: every team
+    manage_tokens(T)   admin; a publish token of T                 T; admin, no T: every team
     read_modules(T)    anyone; if private: admin, any token of T   -
-    module_reach       anyone; if private: a token                 every team; if private: own
+    module_reach       anyone; if private: a token                 every team; if private and
+                                                                   not admin: the token's team
     record             a run or publish token                      its team*
     read_cache         a token of a team (any scope)               its team
     read_runs          a token of a team (any scope); admin        its team; admin: every team
-    blob_reach         anyone; if private: a token                 own team*
+    blob_reach         anyone; if private: a token                 its team* (the anonymous:
+                                                                   none*); admin: every team
 
-    (*) and every team's module archives, unless the registry is private: what a publish or
-    a record may refer to is what the team may read.
+    (*) and, unless the registry is private, every team's module archives: anyone may read
+    those, so a publish or a record may refer to them too.
 
-Blobs (``blob_reach`` + ``references.readable``): a blob is readable when something the caller
-may read refers to it: a version of a module it may read, or a cache entry, step run or
-upload of its own team, including the member files of a folder output. A blob it may not
-read answers as if it did not exist (``hidden_blob``), so its existence does not leak.
+Blobs (``blob_reach``, then ``references.readable``): a blob is readable when something the
+caller may read refers to it: the version of a module it may read, or a cache entry, step
+run or upload of its own team, the files of a folder output included; the admin reads any
+stored blob. One it may not read answers as if it had never been stored (``hidden_blob``:
+404, and 401 to the anonymous, who may read archives only), so its existence does not leak.
 """
 
 from __future__ import annotations
