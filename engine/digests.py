@@ -1,9 +1,10 @@
 """Content digests of files and folders, with a stat cache so unchanged files are not re-hashed.
 
 A file's digest is the sha256 of its bytes. A folder's digest is the sha256 of its
-*manifest*: canonical JSON ``{"files": {"rel/path": {"digest": …, "size": …}}, "type": "dir"}``
-(sorted, compact). The artifact store keeps that same manifest as a blob, so a folder given
-as a path and a folder produced by a step have the same digest when their files do.
+*manifest*, a wire format of the registry (``modreg.registry.schemas.DirManifest``: canonical
+JSON of its files' digests and sizes). The artifact store keeps that same manifest as a blob,
+so a folder given as a path and a folder produced by a step have the same digest when their
+files do, and the registry can follow a folder output to its files.
 
 ``DigestCache`` remembers ``path -> (size, mtime_ns, inode, digest)`` in one JSON file in the
 state dir. A file is re-hashed only when one of those changed, or when its mtime is so recent
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from modreg.registry.hashing import sha256_file
+from modreg.registry.schemas import DirManifest
 
 CHUNK = 1 << 20
 RACY_SECONDS = 1.0
@@ -35,20 +37,6 @@ def canonical_json(value: Any) -> bytes:
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def dir_manifest(files: dict[str, tuple[str, int]]) -> bytes:
-    """The canonical manifest of a folder: relative POSIX path -> (digest, size)."""
-    entries = {rel: {"digest": digest, "size": size} for rel, (digest, size) in files.items()}
-    return canonical_json({"files": entries, "type": "dir"})
-
-
-def read_dir_manifest(data: bytes) -> dict[str, tuple[str, int]]:
-    """The files of a manifest made by ``dir_manifest``; ValueError if it is not one."""
-    body = json.loads(data)
-    if not isinstance(body, dict) or body.get("type") != "dir":
-        raise ValueError("not a folder manifest")
-    return {rel: (entry["digest"], int(entry["size"])) for rel, entry in body["files"].items()}
 
 
 def walk_files(root: Path) -> list[tuple[str, Path]]:
@@ -96,7 +84,8 @@ class DigestCache:
     def dir_digest(self, root: Path) -> tuple[str, int]:
         """(manifest digest, total size) of a folder."""
         files = {rel: self.file_digest(path) for rel, path in walk_files(root)}
-        return sha256_bytes(dir_manifest(files)), sum(size for _, size in files.values())
+        manifest = DirManifest.of(files).to_bytes()
+        return sha256_bytes(manifest), sum(size for _, size in files.values())
 
     def digest(self, path: Path) -> tuple[str, str, int]:
         """("file" or "dir", digest, size) of a path."""

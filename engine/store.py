@@ -1,10 +1,11 @@
 """Artifact stores: content-addressed blobs of step outputs.
 
-A file output is one blob named by its sha256. A folder output is a *manifest* blob (see
-``digests.dir_manifest``) plus one blob per file; its digest is the manifest's. Every blob is
-written to a temporary name and renamed into place, so a blob is either complete or absent,
-whatever instant the process dies at. Every read is verified: a blob whose bytes do not match
-its name is dropped and reported (``CorruptBlobError``), and the caller fetches or recomputes it.
+A file output is one blob named by its sha256. A folder output is a *manifest* blob (the
+registry's wire format ``schemas.DirManifest``) plus one blob per file; its digest is the
+manifest's. Every blob is written to a temporary name and renamed into place, so a blob is
+either complete or absent, whatever instant the process dies at. Every read is verified: a
+blob whose bytes do not match its name is dropped and reported (``CorruptBlobError``), and
+the caller fetches or recomputes it.
 
 ``ArtifactStore`` holds that logic over four primitives; ``LocalArtifactStore`` (a folder) and
 ``FsspecArtifactStore`` (any fsspec URL: ``s3://…``, ``memory://…``) provide them.
@@ -20,16 +21,10 @@ from abc import ABC, abstractmethod
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from modreg.engine.digests import (
-    CHUNK,
-    dir_manifest,
-    read_dir_manifest,
-    sha256_bytes,
-    walk_files,
-)
+from modreg.engine.digests import CHUNK, sha256_bytes, walk_files
 from modreg.engine.errors import CorruptBlobError, MissingBlobError
 from modreg.registry.hashing import sha256_file
-from modreg.registry.schemas import OutputRef, PortType
+from modreg.registry.schemas import DirManifest, OutputRef, PortType
 
 
 def _copy_hashing(source: IO[bytes], dest: IO[bytes]) -> str:
@@ -87,7 +82,7 @@ class ArtifactStore(ABC):
             digest, size = self.put_path(path, move)
             return OutputRef(type=PortType.file, digest=digest, size=size)
         files = {rel: self.put_path(file, move) for rel, file in walk_files(path)}
-        digest = self.put_bytes(dir_manifest(files))
+        digest = self.put_bytes(DirManifest.of(files).to_bytes())
         total = sum(size for _, size in files.values())
         return OutputRef(type=PortType.dir, digest=digest, size=total)
 
@@ -123,7 +118,7 @@ class ArtifactStore(ABC):
         """The files of a folder output, from its manifest blob."""
         data = self.read_bytes(digest)
         try:
-            return read_dir_manifest(data)
+            return DirManifest.from_bytes(data).members()
         except (ValueError, KeyError, TypeError) as exc:
             raise CorruptBlobError(digest, f"blob {digest[:12]} is not a folder manifest") from exc
 

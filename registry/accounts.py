@@ -1,6 +1,8 @@
 """Domain operations on teams and tokens (no HTTP here).
 
 Token secrets exist only in the answer to their creation; the database keeps their sha256.
+Who may do these is decided before they are called (``auth``'s rules); listings take the
+``Reach`` a rule gave, and ``who`` is only named in the audit log.
 The first admin token is made by ``create_admin_token`` when a registry starts for the
 first time. Every change is written to the audit log in the same transaction.
 """
@@ -13,8 +15,8 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from modreg.registry.auth import Identity, hash_secret, new_secret
-from modreg.registry.crud import audit, get_team
+from modreg.registry.auth import Identity, Reach, hash_secret, new_secret
+from modreg.registry.db import audit, get_team
 from modreg.registry.errors import TeamExistsError, UnknownTokenError
 from modreg.registry.models import Team, Token, utcnow
 from modreg.registry.names import check_team_name
@@ -41,10 +43,11 @@ def create_team(session: Session, name: str, who: Identity) -> TeamPublic:
     return _team_public(team)
 
 
-def list_teams(session: Session, who: Identity, private: bool) -> list[TeamPublic]:
+def list_teams(session: Session, reach: Reach) -> list[TeamPublic]:
+    """The teams within reach, by name."""
     stmt = select(Team).order_by(col(Team.name))
-    if private and not who.admin:
-        stmt = stmt.where(Team.id == who.team_id)
+    if not reach.every_team:
+        stmt = stmt.where(Team.id == reach.team_id)
     return [_team_public(team) for team in session.exec(stmt)]
 
 
@@ -93,10 +96,12 @@ def create_admin_token(session: Session, description: str = "first start") -> st
     return secret
 
 
-def list_tokens(session: Session, team: str | None) -> list[TokenPublic]:
+def list_tokens(session: Session, reach: Reach) -> list[TokenPublic]:
+    """The tokens of the team within reach (of every team, and the admin's, for every team)."""
     stmt = select(Token, Team.name).join(Team, isouter=True).order_by(col(Token.id))
-    if team is not None:
-        stmt = stmt.where(Token.team_id == get_team(session, team).id)
+    if not reach.every_team:
+        assert reach.team is not None
+        stmt = stmt.where(Token.team_id == get_team(session, reach.team).id)
     return [TokenPublic(**_token_public(token, name)) for token, name in session.exec(stmt)]
 
 

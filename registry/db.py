@@ -1,17 +1,26 @@
-"""Database engines: SQLite (WAL, foreign keys, busy timeout) or PostgreSQL (psycopg 3).
+"""The database: engines (SQLite or PostgreSQL), and the few session helpers every domain
+module uses (an idempotent insert, the audit log, a team by name).
 
 SQLite connections get their pragmas on every connect, so each pooled connection behaves the
-same. PostgreSQL URLs are written ``postgresql+psycopg://``; a bare ``postgresql://`` is
-taken to mean the same driver.
+same (WAL, foreign keys, busy timeout). PostgreSQL URLs are written ``postgresql+psycopg://``;
+a bare ``postgresql://`` is taken to mean the same driver.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlmodel import Session, SQLModel, select
+
+from modreg.registry.errors import UnknownTeamError
+from modreg.registry.models import AuditEvent, Team
+
+if TYPE_CHECKING:
+    from modreg.registry.auth import Identity
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -54,3 +63,47 @@ def create_db_engine(url: str) -> Engine:
 def backend_name(engine: Engine) -> str:
     """``sqlite`` or ``postgresql``."""
     return engine.url.get_backend_name()
+
+
+# --- session helpers shared by the domain modules ----------------------------------------
+
+
+def insert_ignore(session: Session, model: type[SQLModel], **values: Any) -> bool:
+    """INSERT … ON CONFLICT DO NOTHING: the row exists afterwards, whoever wrote it.
+
+    True when this call inserted it.
+    """
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = model.__table__  # type: ignore[attr-defined]
+    result = session.execute(insert(table).values(**values).on_conflict_do_nothing())
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def insert_ignore_many(
+    session: Session, model: type[SQLModel], rows: list[dict[str, Any]], batch: int = 1000
+) -> None:
+    """``insert_ignore`` of many rows, a multi-row statement per ``batch``."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = model.__table__  # type: ignore[attr-defined]
+    for start in range(0, len(rows), batch):
+        chunk = rows[start : start + batch]
+        session.execute(insert(table).values(chunk).on_conflict_do_nothing())
+
+
+def audit(session: Session, who: Identity, action: str, target: str, **detail: Any) -> None:
+    """Add an audit event to the session's transaction."""
+    session.add(
+        AuditEvent(
+            token_id=who.token_id, actor=who.label, action=action, target=target, detail=detail
+        )
+    )
+
+
+def get_team(session: Session, name: str) -> Team:
+    """The team called ``name``; UnknownTeamError when there is none."""
+    team = session.exec(select(Team).where(Team.name == name)).first()
+    if team is None:
+        raise UnknownTeamError(f"no team named {name!r}")
+    return team

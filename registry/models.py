@@ -1,18 +1,20 @@
 """The database's tables (SQLModel), one declaration per column.
 
 These rows are the registry's own shape — ids, foreign keys, token hashes — and are turned
-into the wire shapes of ``schemas.py`` at the edge (``crud``). Invariants the database
-enforces rather than the code: one ``(module, version)``, one ``(team, fingerprint)`` cache
-entry, one step record per ``(run, step)``, unique token hashes and team names.
+into the wire shapes of ``schemas.py`` at the edge (the domain modules ``modules``,
+``accounts`` and ``runs``). Invariants the database enforces rather than the code: one
+``(module, version)``, one ``(team, fingerprint)`` cache entry, one step record per
+``(run, step)``, unique token hashes and team names.
 Timestamps are stored and returned as timezone-aware UTC.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Dialect, UniqueConstraint
+from sqlalchemy import JSON, DateTime, Dialect, Index, UniqueConstraint
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -107,6 +109,46 @@ class Blob(SQLModel, table=True):
     sha256: str = Field(primary_key=True, max_length=64)
     size: int
     created_at: datetime = _when(default_factory=utcnow)
+
+
+class RefKind(StrEnum):
+    """What refers to a blob: the table of the referring row (``BlobRef.owner_id``)."""
+
+    archive = "archive"  # module_version: the version's source archive
+    cache = "cache"  # cache_entry: an output of a cached step result
+    step = "step"  # step_run: an output or the log of a step of a run
+    upload = "upload"  # none (owner 0): the team uploaded the bytes, so it holds them
+
+
+class BlobRef(SQLModel, table=True):
+    """One thing of one team that refers to a blob.
+
+    A blob is readable by whoever may read something that refers to it (``references``), and
+    garbage collection keeps what is referred to. A folder output is referred to by its
+    manifest blob; its member blobs are reached through ``DirMember``.
+    """
+
+    __tablename__ = "blob_ref"
+    __table_args__ = (Index("ix_blob_ref_kind_owner_id", "kind", "owner_id"),)
+
+    sha256: str = Field(primary_key=True, max_length=64)
+    team_id: int = Field(primary_key=True, foreign_key="team.id")
+    kind: str = Field(primary_key=True, max_length=16)
+    owner_id: int = Field(primary_key=True)  # the referring row's id; 0 for an upload
+    created_at: datetime = _when(default_factory=utcnow)
+
+
+class DirMember(SQLModel, table=True):
+    """A file of a folder output: the folder's manifest blob names this member blob.
+
+    Read once from the manifest (``schemas.DirManifest``) when a cache entry or step run
+    names the folder, so who may read a member is one indexed query, not a manifest read.
+    """
+
+    __tablename__ = "dir_member"
+
+    manifest: str = Field(primary_key=True, max_length=64)
+    member: str = Field(primary_key=True, max_length=64, index=True)
 
 
 class ModuleVersion(SQLModel, table=True):

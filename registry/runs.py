@@ -1,10 +1,15 @@
 """Domain operations on what pipeline runs leave behind: step cache, sweeps, runs, step runs.
 
-Everything here belongs to one team (the team of the caller's token) and is invisible to
-others; the admin may read all of it. Cache entries are write-once: the first writer of a
-``(team, fingerprint)`` wins and later writers get the stored entry back, so two runs that
-computed the same step agree on one result. A step record is an upsert keyed by
-``(run, step)``, so the engine may report a step as often as it likes.
+Everything here belongs to one team and is invisible to others. Who may read or record it
+was decided before (``auth``'s rules): each function takes the ``Reach`` a rule gave (one
+team, or every team for the admin's reads) and keeps to it; a run or sweep out of reach is
+answered as unknown. Cache entries and step runs refer to the blobs they name
+(``references``), which is what lets their team read those blobs.
+
+Cache entries are write-once: the first writer of a ``(team, fingerprint)`` wins and later
+writers get the stored entry back, so two runs that computed the same step agree on one
+result. A step record is an upsert keyed by ``(run, step)``, so the engine may report a step
+as often as it likes.
 """
 
 from __future__ import annotations
@@ -18,17 +23,25 @@ from datetime import datetime, timedelta
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from modreg.registry.auth import Identity
+from modreg.registry import references
+from modreg.registry.auth import Identity, Reach
 from modreg.registry.blobs import BlobStore
-from modreg.registry.crud import insert_ignore
+from modreg.registry.db import insert_ignore
 from modreg.registry.errors import (
     ConflictError,
     InvalidInputError,
-    UnknownBlobError,
     UnknownRunError,
     UnknownSweepError,
 )
-from modreg.registry.models import CacheEntry, PipelineRun, StepRun, Sweep, Team, utcnow
+from modreg.registry.models import (
+    CacheEntry,
+    PipelineRun,
+    RefKind,
+    StepRun,
+    Sweep,
+    Team,
+    utcnow,
+)
 from modreg.registry.schemas import (
     CacheEntryCreate,
     CacheEntryPublic,
@@ -73,8 +86,9 @@ def _entry_public(entry: CacheEntry, team: str) -> CacheEntryPublic:
     )
 
 
-def lookup_cache(session: Session, team_id: int, fingerprints: list[str]) -> CacheLookupResult:
+def lookup_cache(session: Session, reach: Reach, fingerprints: list[str]) -> CacheLookupResult:
     """The team's entries among ``fingerprints`` (missing ones are simply absent)."""
+    team_id = reach.own_team_id
     team = _team_name(session, team_id)
     entries: dict[str, CacheEntryPublic] = {}
     for start in range(0, len(fingerprints), 500):
@@ -87,25 +101,26 @@ def lookup_cache(session: Session, team_id: int, fingerprints: list[str]) -> Cac
 
 
 def put_cache(
-    session: Session, store: BlobStore, team_id: int, fingerprint: str, body: CacheEntryCreate
+    session: Session, store: BlobStore, reach: Reach, fingerprint: str, body: CacheEntryCreate
 ) -> CacheEntryPublic:
     """Record a result unless one exists; either way answer the stored entry."""
+    team_id = reach.own_team_id
     _check(_FINGERPRINT, fingerprint, "fingerprint")
-    for name, ref in body.outputs.items():
-        if not store.exists(ref.digest):
-            raise UnknownBlobError(
-                f"output {name!r} names blob {ref.digest}, which is not uploaded: PUT it first"
-            )
+    digests = references.check_outputs(session, store, body.outputs, reach)
     outputs = {k: v.model_dump(mode="json") for k, v in body.outputs.items()}
-    insert_ignore(
+    inserted = insert_ignore(
         session, CacheEntry, team_id=team_id, fingerprint=fingerprint, outputs=outputs,
         run_id=body.run_id, step=body.step, created_at=utcnow(),
     )  # fmt: skip
-    session.commit()
     stmt = select(CacheEntry).where(
         CacheEntry.team_id == team_id, CacheEntry.fingerprint == fingerprint
     )
-    return _entry_public(session.exec(stmt).one(), _team_name(session, team_id))
+    entry = session.exec(stmt).one()
+    if inserted:
+        assert entry.id is not None
+        references.refer(session, team_id, RefKind.cache, entry.id, digests)
+    session.commit()
+    return _entry_public(entry, _team_name(session, team_id))
 
 
 # --- sweeps ----------------------------------------------------------------------------
@@ -127,8 +142,9 @@ def _sweep_public(session: Session, sweep: Sweep) -> SweepPublic:
     )
 
 
-def create_sweep(session: Session, who: Identity, team_id: int, body: SweepCreate) -> SweepPublic:
+def create_sweep(session: Session, who: Identity, reach: Reach, body: SweepCreate) -> SweepPublic:
     """The sweep and its runs in one transaction; ``run_ids`` keep the order of ``runs``."""
+    team_id = reach.own_team_id
     sweep = Sweep(
         id=f"s-{secrets.token_hex(6)}", team_id=team_id, pipeline=body.pipeline, axes=body.axes
     )
@@ -144,15 +160,15 @@ def create_sweep(session: Session, who: Identity, team_id: int, body: SweepCreat
     return _sweep_public(session, sweep)
 
 
-def _get_sweep(session: Session, sweep_id: str, who: Identity) -> Sweep:
+def _get_sweep(session: Session, sweep_id: str, reach: Reach) -> Sweep:
     sweep = session.get(Sweep, sweep_id)
-    if sweep is None or not (who.admin or sweep.team_id == who.team_id):
+    if sweep is None or not reach.includes(sweep.team_id):
         raise UnknownSweepError(f"no sweep {sweep_id!r} for your team")
     return sweep
 
 
-def get_sweep(session: Session, sweep_id: str, who: Identity) -> SweepPublic:
-    return _sweep_public(session, _get_sweep(session, sweep_id, who))
+def get_sweep(session: Session, sweep_id: str, reach: Reach) -> SweepPublic:
+    return _sweep_public(session, _get_sweep(session, sweep_id, reach))
 
 
 # --- runs ------------------------------------------------------------------------------
@@ -185,9 +201,9 @@ def _run_public(
     )
 
 
-def _get_run(session: Session, run_id: str, who: Identity) -> PipelineRun:
+def _get_run(session: Session, run_id: str, reach: Reach) -> PipelineRun:
     run = session.get(PipelineRun, run_id)
-    if run is None or not (who.admin or run.team_id == who.team_id):
+    if run is None or not reach.includes(run.team_id):
         raise UnknownRunError(f"no run {run_id!r} for your team")
     return run
 
@@ -200,9 +216,10 @@ def _new_run(who: Identity, team_id: int, body: RunCreate, created: datetime) ->
     )  # fmt: skip
 
 
-def create_run(session: Session, who: Identity, team_id: int, body: RunCreate) -> RunPublic:
+def create_run(session: Session, who: Identity, reach: Reach, body: RunCreate) -> RunPublic:
+    team_id = reach.own_team_id
     if body.sweep_id is not None:
-        _get_sweep(session, body.sweep_id, who)
+        _get_sweep(session, body.sweep_id, reach)
     run = _new_run(who, team_id, body, utcnow())
     session.add(run)
     session.commit()
@@ -210,19 +227,19 @@ def create_run(session: Session, who: Identity, team_id: int, body: RunCreate) -
     return _run_public(run, _team_name(session, team_id), {})
 
 
-def get_run(session: Session, run_id: str, who: Identity) -> RunPublic:
-    run = _get_run(session, run_id, who)
+def get_run(session: Session, run_id: str, reach: Reach) -> RunPublic:
+    run = _get_run(session, run_id, reach)
     steps = _steps_of(session, [run.id]).get(run.id, {})
     return _run_public(run, _team_name(session, run.team_id), steps)
 
 
 def list_runs(
-    session: Session, who: Identity, sweep: str | None, pipeline: str | None, limit: int
+    session: Session, reach: Reach, sweep: str | None, pipeline: str | None, limit: int
 ) -> list[RunPublic]:
     """Newest first, with steps, without the spec and lock bodies."""
     stmt = select(PipelineRun, Team.name).join(Team)
-    if not who.admin:
-        stmt = stmt.where(PipelineRun.team_id == who.team_id)
+    if not reach.every_team:
+        stmt = stmt.where(PipelineRun.team_id == reach.team_id)
     if sweep is not None:
         stmt = stmt.where(PipelineRun.sweep_id == sweep)
     if pipeline is not None:
@@ -240,41 +257,74 @@ def _apply_update(run: PipelineRun, body: RunUpdate) -> None:
     run.ended_at = body.ended_at or (utcnow() if finished else None)
 
 
-def update_run(session: Session, run_id: str, who: Identity, body: RunUpdate) -> RunPublic:
-    run = _get_run(session, run_id, who)
+def update_run(session: Session, run_id: str, reach: Reach, body: RunUpdate) -> RunPublic:
+    run = _get_run(session, run_id, reach)
     _apply_update(run, body)
     session.add(run)
     session.commit()
-    return get_run(session, run_id, who)
+    return get_run(session, run_id, reach)
 
 
 def put_steps(
     session: Session,
+    store: BlobStore,
     run_id: str,
-    who: Identity,
+    reach: Reach,
     records: dict[str, StepRunRecord],
     finish: RunUpdate | None = None,
 ) -> None:
-    """Insert or replace the records of some steps of a run (and finish it), in one transaction."""
+    """Insert or replace the records of some steps of a run (and finish it), in one transaction.
+
+    Each step run refers to the blobs of its outputs and log that its team may read; others
+    (an output that could not be shared) stay named in the record, unreadable by digest.
+    """
     for step in records:
         _check(_STEP, step, "step name")
-    run = _get_run(session, run_id, who)
+    run = _get_run(session, run_id, reach)
     for _attempt in range(3):
         if finish is not None:
             _apply_update(run, finish)
             session.add(run)
-        stmt = select(StepRun).where(StepRun.run_id == run_id, col(StepRun.step).in_(list(records)))
-        existing = {row.step: row for row in session.exec(stmt)}
-        for step, record in records.items():
-            row = existing.get(step) or StepRun(run_id=run_id, step=step, status="", record={})
-            row.status = record.status.value
-            row.fingerprint = record.fingerprint
-            row.record = record.model_dump(mode="json")
-            row.updated_at = utcnow()
-            session.add(row)
+        rows = _upsert_steps(session, run_id, records)
         try:
+            session.flush()
+            _refer_steps(session, store, reach, rows, records)
             session.commit()
             return
         except IntegrityError:
             session.rollback()  # another writer inserted one first: update theirs
     raise ConflictError(f"steps of run {run_id!r} are being written concurrently; retry")
+
+
+def _upsert_steps(
+    session: Session, run_id: str, records: dict[str, StepRunRecord]
+) -> dict[str, StepRun]:
+    stmt = select(StepRun).where(StepRun.run_id == run_id, col(StepRun.step).in_(list(records)))
+    existing = {row.step: row for row in session.exec(stmt)}
+    for step, record in records.items():
+        row = existing.get(step) or StepRun(run_id=run_id, step=step, status="", record={})
+        row.status = record.status.value
+        row.fingerprint = record.fingerprint
+        row.record = record.model_dump(mode="json")
+        row.updated_at = utcnow()
+        session.add(row)
+        existing[step] = row
+    return existing
+
+
+def _refer_steps(
+    session: Session,
+    store: BlobStore,
+    reach: Reach,
+    rows: dict[str, StepRun],
+    records: dict[str, StepRunRecord],
+) -> None:
+    """Each step run refers to what it names now (and no longer to what it named before)."""
+    ids = {step: row.id for step, row in rows.items() if row.id is not None}
+    references.forget(session, RefKind.step, list(ids.values()))
+    named = {
+        ids[step]: (record.outputs, [record.log_digest] if record.log_digest else [])
+        for step, record in records.items()
+    }
+    readable = references.readable_outputs(session, store, named, reach)
+    references.refer_many(session, reach.own_team_id, RefKind.step, readable)

@@ -19,9 +19,11 @@ declared once:
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -118,8 +120,21 @@ class WireEnum(StrEnum):
 
 
 class Scope(WireEnum):
+    """What a team token may do; each scope includes the one before it.
+
+    ``read``: read the team's modules, runs, step cache and step outputs; never writes.
+    ``run``: read, and record runs, sweeps, cache entries and step outputs (blobs).
+    ``publish``: run, and publish and change the team's modules and manage its tokens.
+    """
+
     read = "read"
+    run = "run"
     publish = "publish"
+
+    def includes(self, other: Scope) -> bool:
+        """Whether a token of this scope may do what ``other`` allows."""
+        order = list(Scope)
+        return order.index(self) >= order.index(other)
 
 
 class VersionStatus(WireEnum):
@@ -321,6 +336,54 @@ class OutputRef(Wire):
     type: PortType
     digest: str = Field(pattern=SHA256_PATTERN)
     size: int = 0
+
+
+class DirFile(Wire):
+    """One file of a folder output: the blob holding its bytes, and its size."""
+
+    digest: str = Field(pattern=SHA256_PATTERN)
+    size: int = Field(ge=0)
+
+
+class DirManifest(Wire):
+    """A folder output, stored as a blob of its own: its files, by relative POSIX path.
+
+    The bytes are canonical JSON (sorted keys, compact, UTF-8):
+    ``{"files": {"rel/path": {"digest": "<sha256>", "size": N}}, "type": "dir"}``, and the
+    folder's digest is their sha256, so a folder given as a path and a folder produced by a
+    step have the same digest when their files do. The engine writes these (its artifact
+    store); the registry reads them to follow a folder output to its member blobs (who may
+    read them; later, what garbage collection keeps).
+    """
+
+    type: Literal["dir"] = "dir"
+    files: dict[str, DirFile] = Field(default_factory=dict)
+
+    @classmethod
+    def of(cls, files: Mapping[str, tuple[str, int]]) -> DirManifest:
+        """The manifest of ``files``: relative path -> (digest, size)."""
+        entries = {rel: {"digest": digest, "size": size} for rel, (digest, size) in files.items()}
+        return cls.model_validate({"files": entries})
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> DirManifest:
+        """Parse a manifest blob; a ``ValueError`` (pydantic's) when it is not one."""
+        return cls.model_validate_json(data)
+
+    def to_bytes(self) -> bytes:
+        """The canonical bytes, whose sha256 is the folder's digest."""
+        text = json.dumps(
+            self.model_dump(mode="json"),
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+            allow_nan=False,
+        )
+        return text.encode("utf-8")
+
+    def members(self) -> dict[str, tuple[str, int]]:
+        """Relative path -> (digest, size) of every file."""
+        return {rel: (entry.digest, entry.size) for rel, entry in self.files.items()}
 
 
 class CacheEntryCreate(Wire):

@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from modreg.registry import accounts
+from modreg.registry.blobs import make_blob_store
 from modreg.registry.db import create_db_engine
 from modreg.registry.errors import ServerStartError
 from modreg.registry.migrations import upgrade
@@ -39,7 +40,7 @@ def write_secret(path: Path, secret: str) -> None:
 def prepare(settings: Settings, engine: Engine) -> Path | None:
     """Migrate the database; on a first start write the admin token and return its path."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade(engine)
+    upgrade(engine, blob_store=make_blob_store(settings.data_dir, settings.blob_url))
     with Session(engine) as session:
         secret = accounts.create_admin_token(session)
     if secret is None:

@@ -18,7 +18,8 @@ when one comparator the user wrote names a pre-release of the same major.minor.p
 
 Selection (``select_version``): a range picks the highest non-yanked version it allows
 (deprecated ones with a warning); an exact pin gets its version even when yanked (with a
-warning); no range means the module's default version, else the highest stable one.
+warning); no range means the module's default version, else the highest stable one
+(``highest_stable``, which is also what a module shows as its latest version).
 """
 
 from __future__ import annotations
@@ -344,6 +345,23 @@ def _highest(
     return Choice(candidate.version, reason, _status_warnings(name, candidate))
 
 
+def _highest_stable(parsed: Sequence[tuple[semver.Version, Candidate]]) -> Candidate | None:
+    stable = [(v, c) for v, c in parsed if not v.prerelease and c.status != VersionStatus.yanked]
+    if not stable:
+        return None
+    return max(stable, key=lambda pair: precedence(pair[0]))[1]
+
+
+def highest_stable(candidates: Sequence[Candidate]) -> str | None:
+    """The highest stable (no pre-release), unyanked version, or None when there is none.
+
+    What a module lists as its latest version, and what a reference without a range picks
+    when the module has no default: one rule, so the two never disagree.
+    """
+    found = _highest_stable([(parse_version(c.version), c) for c in candidates])
+    return found.version if found is not None else None
+
+
 def _unranged(
     name: str, parsed: list[tuple[semver.Version, Candidate]], default: str | None
 ) -> Choice:
@@ -355,14 +373,13 @@ def _unranged(
                     reason = f"no range given: the default version of {name}"
                     return Choice(candidate.version, reason, _status_warnings(name, candidate))
                 warnings.append(f"default version {default} of {name} is yanked; ignoring it")
-    stable = [(v, c) for v, c in parsed if not v.prerelease and c.status != VersionStatus.yanked]
-    if not stable:
+    latest = _highest_stable(parsed)
+    if latest is None:
         raise UnsatisfiableRangeError(
             f"{name} has no stable, unyanked version; name a range such as {name}@^1.0.0-rc.0"
         )
-    version, candidate = max(stable, key=lambda pair: precedence(pair[0]))
     reason = f"no range given and no default: the highest stable version of {name}"
-    return Choice(candidate.version, reason, warnings + _status_warnings(name, candidate))
+    return Choice(latest.version, reason, warnings + _status_warnings(name, latest))
 
 
 def select_version(

@@ -5,7 +5,7 @@
 - ``server_factory``: starts real ``python -m modreg.registry`` processes (as many as a test
   needs, e.g. two replicas on one PostgreSQL) and stops them all at teardown.
 - ``registry_server``: one such server; it uses ``db_url`` when the test asks for it too.
-- ``team_tokens``: team ``vision`` on ``registry_server`` with a publish and a read token.
+- ``team_tokens``: team ``vision`` on ``registry_server`` with a publish, a run and a read token.
 """
 
 from __future__ import annotations
@@ -88,5 +88,5 @@ def registry_server(request: pytest.FixtureRequest, server_factory: ServerFactor
 
 @pytest.fixture
 def team_tokens(registry_server: ServerHandle) -> TeamTokens:
-    """Team ``vision`` on ``registry_server`` with a publish and a read token."""
+    """Team ``vision`` on ``registry_server`` with a publish, a run and a read token."""
     return create_team_tokens(registry_server, "vision")

@@ -2,7 +2,7 @@
 
 ``tar_gz`` builds a real .tar.gz with ``tarfile``; ``publish_body`` a VersionCreate body;
 ``build_api`` an in-process registry (TestClient) with teams ``vision`` and ``audio`` and
-their tokens ready.
+their tokens (vision: publish, run, read; audio: publish, read) ready.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ class Api:
     settings: Settings
     admin: str
     publish: str  # team vision
+    run: str  # team vision
     read: str  # team vision
     other: str  # a publish token of team audio
     other_read: str  # a read token of team audio
@@ -138,6 +139,7 @@ def build_api(db_url: str, data_dir: Path, **settings: Any) -> Iterator[Api]:
             config,
             admin,
             publish=_token(client, admin, "vision", "publish"),
+            run=_token(client, admin, "vision", "run"),
             read=_token(client, admin, "vision", "read"),
             other=_token(client, admin, "audio", "publish"),
             other_read=_token(client, admin, "audio", "read"),

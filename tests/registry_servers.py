@@ -1,8 +1,8 @@
 """Real registry servers for tests: start one as a subprocess, and talk to it.
 
 ``start_server`` runs ``python -m modreg.registry`` on a free loopback port and waits for
-/health; ``ServerHandle`` describes it; ``create_team_tokens`` makes a team and two tokens
-through the HTTP API. The fixtures in ``conftest.py`` use these; tests may import them
+/health; ``ServerHandle`` describes it; ``create_team_tokens`` makes a team and a token of
+each scope through the HTTP API. The fixtures in ``conftest.py`` use these; tests may import them
 (``from registry_servers import ServerHandle``).
 """
 
@@ -41,11 +41,12 @@ class ServerHandle:
 
 @dataclass(frozen=True)
 class TeamTokens:
-    """A team and two of its tokens (secrets)."""
+    """A team and a token (secret) of each scope."""
 
     team: str
     publish: str
     read: str
+    run: str
 
 
 def bearer(token: str | None) -> dict[str, str]:
@@ -106,12 +107,12 @@ def start_server(
 
 
 def create_team_tokens(server: ServerHandle, team: str = "vision") -> TeamTokens:
-    """Create ``team`` with a publish and a read token, through the HTTP API."""
+    """Create ``team`` with a token of each scope, through the HTTP API."""
     with httpx.Client(base_url=server.api, headers=server.admin_headers(), timeout=30) as http:
         http.post("/teams", json={"name": team}).raise_for_status()
         secrets = {}
-        for scope in ("publish", "read"):
+        for scope in ("publish", "read", "run"):
             answer = http.post("/tokens", json={"team": team, "scope": scope})
             answer.raise_for_status()
             secrets[scope] = answer.json()["token"]
-    return TeamTokens(team=team, publish=secrets["publish"], read=secrets["read"])
+    return TeamTokens(**secrets, team=team)

@@ -167,7 +167,13 @@ def _days(ctx: click.Context, param: click.Parameter, value: str | None) -> int 
 
 @token.command("create")
 @click.option("--team", "team_name", required=True, help="The team the token acts for.")
-@click.option("--scope", type=click.Choice(["read", "publish"]), required=True)
+@click.option(
+    "--scope",
+    type=click.Choice(["read", "run", "publish"]),  # schemas.Scope (not imported: start-up)
+    required=True,
+    help="read: read only; run: also record runs, cache entries and step outputs; "
+    "publish: also publish modules and manage the team's tokens.",
+)
 @click.option("--expires", callback=_days, metavar="90d|12w|1y", help="Expire after this long.")
 @click.option("--description", default="", help="A note to recognise the token by.")
 @json_option
@@ -179,7 +185,7 @@ def token_create(
 
     \b
     Example:
-        modreg token create --team vision --scope publish --expires 90d
+        modreg token create --team vision --scope run --expires 90d
     """
     created = app.client.create_token(team_name, scope, expires, description)
     data = {

@@ -7,15 +7,22 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import APIRouter, Response
 from sqlalchemy import text
 
-from modreg.registry import accounts, auth
-from modreg.registry.api.deps import AdminDep, IdentityDep, ListerDep, SessionDep, SettingsDep
+from modreg.registry import accounts
+from modreg.registry.api.deps import (
+    AdminDep,
+    IdentityDep,
+    ModuleReachDep,
+    SessionDep,
+    TokenGrantDep,
+    TokenListDep,
+    TokenRevokeDep,
+)
 from modreg.registry.db import backend_name
 from modreg.registry.schemas import (
     Health,
     Identity,
     TeamCreate,
     TeamPublic,
-    TokenCreate,
     TokenCreated,
     TokenPublic,
 )
@@ -42,40 +49,28 @@ def whoami(identity: IdentityDep) -> Identity:
 
 
 @router.post("/teams", status_code=201)
-def create_team(body: TeamCreate, session: SessionDep, identity: AdminDep) -> TeamPublic:
+def create_team(
+    body: TeamCreate, session: SessionDep, identity: IdentityDep, _: AdminDep
+) -> TeamPublic:
     return accounts.create_team(session, body.name, identity)
 
 
 @router.get("/teams")
-def list_teams(session: SessionDep, identity: ListerDep, settings: SettingsDep) -> list[TeamPublic]:
-    return accounts.list_teams(session, identity, settings.private)
+def list_teams(session: SessionDep, reach: ModuleReachDep) -> list[TeamPublic]:
+    return accounts.list_teams(session, reach)
 
 
 @router.post("/tokens", status_code=201)
-def create_token(body: TokenCreate, session: SessionDep, identity: IdentityDep) -> TokenCreated:
-    auth.require_publish(identity, body.team)
+def create_token(body: TokenGrantDep, session: SessionDep, identity: IdentityDep) -> TokenCreated:
     return accounts.create_token(session, body, identity)
 
 
 @router.get("/tokens")
-def list_tokens(
-    session: SessionDep, identity: IdentityDep, team: str | None = None
-) -> list[TokenPublic]:
-    if team is None and identity.admin:
-        return accounts.list_tokens(session, None)
-    auth.require_authenticated(identity)
-    team = team or identity.team or ""
-    auth.require_publish(identity, team)
-    return accounts.list_tokens(session, team)
+def list_tokens(session: SessionDep, reach: TokenListDep) -> list[TokenPublic]:
+    return accounts.list_tokens(session, reach)
 
 
 @router.delete("/tokens/{token_id}", status_code=204)
-def revoke_token(token_id: int, session: SessionDep, identity: IdentityDep) -> Response:
-    auth.require_authenticated(identity)
-    team = accounts.get_token_team(session, token_id)
-    if team is None:
-        auth.require_admin(identity)
-    else:
-        auth.require_publish(identity, team)
+def revoke_token(token_id: TokenRevokeDep, session: SessionDep, identity: IdentityDep) -> Response:
     accounts.revoke_token(session, token_id, identity)
     return Response(status_code=204)

@@ -2,7 +2,11 @@
 
 An upload streams into the store's temp file, counted against the size limit (413) and
 hashed on the way (422 when the bytes do not match the name); only then does it become
-visible, and only then is its ``Blob`` row written.
+visible, and only then are its ``Blob`` row and the team's upload reference written: the
+whole bytes are always received and checked, even for a blob stored before, because sending
+them is what proves the team holds them. Who may read a blob is decided by ``BlobReaderDep``
+(``auth.blob_reach`` and ``references.readable``): one it may not read answers 404 on GET
+and HEAD, like a blob that was never stored.
 """
 
 from __future__ import annotations
@@ -11,40 +15,25 @@ from contextlib import ExitStack
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse
-from sqlmodel import Session
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from modreg.registry import auth, crud
-from modreg.registry.api.deps import IdentityDep, SessionDep, SettingsDep, StoreDep, TeamDep
-from modreg.registry.auth import Identity
+from modreg.registry import references
+from modreg.registry.api.deps import (
+    BlobReaderDep,
+    RecorderDep,
+    SessionDep,
+    SettingsDep,
+    StoreDep,
+)
 from modreg.registry.blobs import check_digest
-from modreg.registry.errors import PayloadTooLargeError, PermissionDeniedError
-from modreg.registry.settings import Settings
+from modreg.registry.errors import PayloadTooLargeError
 
 router = APIRouter()
 
 
-def _may_read(session: Session, sha256: str, identity: Identity, settings: Settings) -> None:
-    """Who reads a blob: a module archive as its module is read (open, or on a private
-    registry a token of an owning team); any other blob (step outputs, logs) any token.
-    """
-    check_digest(sha256)
-    teams = crud.archive_teams(session, sha256)
-    if not teams or settings.private:
-        auth.require_authenticated(identity)
-    if teams and settings.private and not identity.admin and identity.team not in teams:
-        raise PermissionDeniedError(
-            f"this registry is private: blob {sha256[:12]} is a module archive of team "
-            f"{sorted(teams)[0]!r}"
-        )
-
-
 @router.head("/blobs/{sha256}")
-def head_blob(
-    sha256: str, session: SessionDep, store: StoreDep, identity: IdentityDep, settings: SettingsDep
-) -> Response:
-    _may_read(session, sha256, identity, settings)
+def head_blob(sha256: BlobReaderDep, store: StoreDep) -> Response:
     size = store.size(sha256)
     if size is None:
         return Response(status_code=404)
@@ -52,10 +41,7 @@ def head_blob(
 
 
 @router.get("/blobs/{sha256}", response_class=FileResponse)
-def get_blob(
-    sha256: str, session: SessionDep, store: StoreDep, identity: IdentityDep, settings: SettingsDep
-) -> FileResponse:
-    _may_read(session, sha256, identity, settings)
+def get_blob(sha256: BlobReaderDep, store: StoreDep) -> FileResponse:
     stack = ExitStack()
     path = stack.enter_context(store.open_verified(sha256))
     return FileResponse(
@@ -81,14 +67,17 @@ async def put_blob(
     session: SessionDep,
     store: StoreDep,
     settings: SettingsDep,
-    _: TeamDep,
+    reach: RecorderDep,
 ) -> Response:
+    """201 when the caller's team did not hold the blob yet (200 when it did): whether anyone
+    else stored the same bytes before is not told."""
     check_digest(sha256)
     _declared_length(request, settings.max_upload_bytes)
-    existed = await run_in_threadpool(store.exists, sha256)
+    held = await run_in_threadpool(references.readable, session, sha256, reach)
+    held = held and await run_in_threadpool(store.exists, sha256)
     with store.writer(sha256, settings.max_upload_bytes) as writer:
         async for chunk in request.stream():
             writer.write(chunk)
         size = await run_in_threadpool(writer.commit)
-    await run_in_threadpool(crud.record_blob, session, sha256, size)
-    return Response(status_code=200 if existed else 201, headers={"X-Modreg-Sha256": sha256})
+    await run_in_threadpool(references.record_upload, session, sha256, size, reach)
+    return Response(status_code=200 if held else 201, headers={"X-Modreg-Sha256": sha256})

@@ -1,10 +1,14 @@
-"""FastAPI dependencies: the session, the blob store, the caller, and who may do what.
+"""FastAPI dependencies: the session, the blob store, the caller, and one per permission rule.
 
-Routes name what they need (``SessionDep``, ``PublisherDep``, …); the permission rules live
-in ``modreg.registry.auth`` and are applied here once, not repeated in each route.
-The dependencies are ``async`` because they do no blocking work (a ``Session`` connects
-lazily; a token lookup goes to the thread pool): FastAPI runs sync dependencies in the
-thread pool, one hop each, which cost more than the work here on a busy server.
+A route names what it needs (``SessionDep``, ``PublisherDep``, …). Every permission rule is a
+function of ``modreg.registry.auth``; each dependency here applies one of them to the request
+(the team in its path, the body, the settings) and hands the route what that rule decided,
+usually a ``Reach``: whose things the request may touch. Routes and domain functions check
+nothing themselves; ``tests/registry/test_permissions.py`` walks every route to hold that.
+
+The dependencies are ``async`` because they do no blocking work of their own (a ``Session``
+connects lazily; a database lookup goes to the thread pool): FastAPI runs sync dependencies
+in the thread pool, one hop each, which cost more than the work here on a busy server.
 """
 
 from __future__ import annotations
@@ -16,10 +20,11 @@ from fastapi import Depends, Request
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from modreg.registry import auth
-from modreg.registry.auth import Identity
-from modreg.registry.blobs import BlobStore
+from modreg.registry import accounts, auth, references
+from modreg.registry.auth import Identity, Reach
+from modreg.registry.blobs import BlobStore, check_digest
 from modreg.registry.errors import AuthenticationError
+from modreg.registry.schemas import TokenCreate
 from modreg.registry.settings import Settings
 
 
@@ -64,38 +69,79 @@ async def get_identity(request: Request, session: SessionDep) -> Identity:
 IdentityDep = Annotated[Identity, Depends(get_identity)]
 
 
-async def admin_identity(identity: IdentityDep) -> Identity:
-    auth.require_admin(identity)
-    return identity
+# --- one dependency per rule of auth.py ----------------------------------------------------
 
 
-async def publisher_identity(team: str, identity: IdentityDep) -> Identity:
-    """Admin, or a publish token of the team named in the path."""
-    auth.require_publish(identity, team)
-    return identity
+async def administering(identity: IdentityDep) -> Reach:
+    return auth.administer(identity)
 
 
-async def reader_identity(team: str, identity: IdentityDep, settings: SettingsDep) -> Identity:
-    """Anyone, or on a private registry a token of the team named in the path."""
-    auth.require_read(identity, team, settings.private)
-    return identity
+async def publishing(team: str, identity: IdentityDep, settings: SettingsDep) -> Reach:
+    """The team named in the path."""
+    return auth.publish(identity, team, settings.private)
 
 
-async def team_identity(identity: IdentityDep) -> Identity:
-    """A token of some team (either scope): its runs, cache and blobs."""
-    auth.require_team_token(identity)
-    return identity
+async def reading_modules(team: str, identity: IdentityDep, settings: SettingsDep) -> None:
+    """The team named in the path."""
+    auth.read_modules(identity, team, settings.private)
 
 
-async def listing_identity(identity: IdentityDep, settings: SettingsDep) -> Identity:
-    """Anyone may list, except on a private registry: then a token is needed."""
-    if settings.private:
-        auth.require_authenticated(identity)
-    return identity
+async def reaching_modules(identity: IdentityDep, settings: SettingsDep) -> Reach:
+    return auth.module_reach(identity, settings.private)
 
 
-AdminDep = Annotated[Identity, Depends(admin_identity)]
-PublisherDep = Annotated[Identity, Depends(publisher_identity)]
-ReaderDep = Annotated[Identity, Depends(reader_identity)]
-TeamDep = Annotated[Identity, Depends(team_identity)]
-ListerDep = Annotated[Identity, Depends(listing_identity)]
+async def granting_token(body: TokenCreate, identity: IdentityDep) -> TokenCreate:
+    """The team named in the body; the route gets the body from here, checked."""
+    auth.manage_tokens(identity, body.team)
+    return body
+
+
+async def listing_tokens(identity: IdentityDep, team: str | None = None) -> Reach:
+    """``?team=T``; without it every team's for the admin, the caller's own for a token."""
+    return auth.manage_tokens(identity, team if team or identity.admin else identity.team)
+
+
+async def revoking_token(token_id: int, identity: IdentityDep, session: SessionDep) -> int:
+    """The team of the token in the path (None for an admin token); looked up only for a
+    caller with a token, so the anonymous learn nothing about token ids."""
+    team = None
+    if identity.authenticated:
+        team = await run_in_threadpool(accounts.get_token_team, session, token_id)
+    auth.manage_tokens(identity, team)
+    return token_id
+
+
+async def recording(identity: IdentityDep, settings: SettingsDep) -> Reach:
+    return auth.record(identity, settings.private)
+
+
+async def reading_cache(identity: IdentityDep) -> Reach:
+    return auth.read_cache(identity)
+
+
+async def reading_runs(identity: IdentityDep) -> Reach:
+    return auth.read_runs(identity)
+
+
+async def reading_blob(
+    sha256: str, identity: IdentityDep, settings: SettingsDep, session: SessionDep
+) -> str:
+    """The blob named in the path, if the caller may read it (else it answers as absent)."""
+    reach = auth.blob_reach(identity, settings.private)
+    check_digest(sha256)
+    if not await run_in_threadpool(references.readable, session, sha256, reach):
+        raise auth.hidden_blob(reach, sha256)
+    return sha256
+
+
+AdminDep = Annotated[Reach, Depends(administering)]
+PublisherDep = Annotated[Reach, Depends(publishing)]
+ModuleReaderDep = Annotated[None, Depends(reading_modules)]
+ModuleReachDep = Annotated[Reach, Depends(reaching_modules)]
+TokenGrantDep = Annotated[TokenCreate, Depends(granting_token)]
+TokenListDep = Annotated[Reach, Depends(listing_tokens)]
+TokenRevokeDep = Annotated[int, Depends(revoking_token)]
+RecorderDep = Annotated[Reach, Depends(recording)]
+CacheReaderDep = Annotated[Reach, Depends(reading_cache)]
+RunReaderDep = Annotated[Reach, Depends(reading_runs)]
+BlobReaderDep = Annotated[str, Depends(reading_blob)]

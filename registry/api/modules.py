@@ -10,14 +10,13 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel
 from starlette.background import BackgroundTask
 
-from modreg.registry import crud
+from modreg.registry import modules
 from modreg.registry.api.deps import (
     IdentityDep,
-    ListerDep,
+    ModuleReachDep,
+    ModuleReaderDep,
     PublisherDep,
-    ReaderDep,
     SessionDep,
-    SettingsDep,
     StoreDep,
 )
 from modreg.registry.schemas import (
@@ -44,30 +43,32 @@ def _json(model: BaseModel) -> Response:
 @router.get("/modules")
 def search_modules(
     session: SessionDep,
-    identity: ListerDep,
-    settings: SettingsDep,
+    reach: ModuleReachDep,
     q: str | None = None,
     team: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[ModulePublic]:
-    only = identity.team_id if settings.private and not identity.admin else None
-    return crud.search_modules(session, q, team, limit, offset, only)
+    return modules.search_modules(session, q, team, limit, offset, reach)
 
 
 @router.get("/modules/{team}/{name}")
-def show_module(team: str, name: str, session: SessionDep, _: ReaderDep) -> ModulePublic:
-    return crud.show_module(session, team, name)
+def show_module(team: str, name: str, session: SessionDep, _: ModuleReaderDep) -> ModulePublic:
+    return modules.show_module(session, team, name)
 
 
 @router.get("/modules/{team}/{name}/versions")
-def list_versions(team: str, name: str, session: SessionDep, _: ReaderDep) -> list[VersionPublic]:
-    return crud.list_versions(session, team, name)
+def list_versions(
+    team: str, name: str, session: SessionDep, _: ModuleReaderDep
+) -> list[VersionPublic]:
+    return modules.list_versions(session, team, name)
 
 
 @router.get(VERSION, response_model=VersionPublic)
-def get_version(team: str, name: str, version: str, session: SessionDep, _: ReaderDep) -> Response:
-    return _json(crud.get_version(session, team, name, version))
+def get_version(
+    team: str, name: str, version: str, session: SessionDep, _: ModuleReaderDep
+) -> Response:
+    return _json(modules.get_version(session, team, name, version))
 
 
 @router.post("/modules/{team}/{name}/versions", status_code=201)
@@ -78,9 +79,10 @@ def publish(
     response: Response,
     session: SessionDep,
     store: StoreDep,
-    identity: PublisherDep,
+    identity: IdentityDep,
+    reach: PublisherDep,
 ) -> PublishResult:
-    result = crud.publish_version(session, store, team, name, body, identity)
+    result = modules.publish_version(session, store, team, name, body, identity, reach)
     if not result.created:
         response.status_code = 200
     return result
@@ -92,11 +94,12 @@ def _status_route(status: VersionStatus, path: str) -> None:
         name: str,
         version: str,
         session: SessionDep,
-        identity: PublisherDep,
+        identity: IdentityDep,
+        _: PublisherDep,
         body: StatusChange | None = None,
     ) -> VersionPublic:
         message = body.message if body else None
-        return crud.set_status(session, team, name, version, status, message, identity)
+        return modules.set_status(session, team, name, version, status, message, identity)
 
     router.post(f"{VERSION}/{path}", name=path)(change)
 
@@ -108,16 +111,21 @@ _status_route(VersionStatus.active, "unyank")
 
 @router.put("/modules/{team}/{name}/default")
 def set_default(
-    team: str, name: str, body: DefaultVersion, session: SessionDep, identity: PublisherDep
+    team: str,
+    name: str,
+    body: DefaultVersion,
+    session: SessionDep,
+    identity: IdentityDep,
+    _: PublisherDep,
 ) -> ModulePublic:
-    return crud.set_default(session, team, name, body.version, identity)
+    return modules.set_default(session, team, name, body.version, identity)
 
 
 @router.get(f"{VERSION}/archive", response_class=FileResponse)
 def download_archive(
-    team: str, name: str, version: str, session: SessionDep, store: StoreDep, _: ReaderDep
+    team: str, name: str, version: str, session: SessionDep, store: StoreDep, _: ModuleReaderDep
 ) -> FileResponse:
-    sha256 = crud.archive_digest(session, team, name, version)
+    sha256 = modules.archive_digest(session, team, name, version)
     stack = ExitStack()
     path = stack.enter_context(store.open_verified(sha256))
     return FileResponse(
@@ -130,8 +138,6 @@ def download_archive(
 
 
 @router.post("/resolve", response_model=ResolveResponse)
-def resolve(
-    body: ResolveRequest, session: SessionDep, identity: IdentityDep, settings: SettingsDep
-) -> Response:
-    results = crud.resolve(session, body.refs, identity, settings.private)
+def resolve(body: ResolveRequest, session: SessionDep, reach: ModuleReachDep) -> Response:
+    results = modules.resolve(session, body.refs, reach)
     return _json(ResolveResponse(results=results))

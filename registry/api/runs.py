@@ -1,6 +1,8 @@
 """Routes for what runs leave behind: the step cache, sweeps, runs and step records.
 
-All of it belongs to the caller's team (``TeamDep``); the admin may read, not write.
+All of it belongs to a team: any token of the team reads it (``CacheReaderDep``,
+``RunReaderDep``; the admin reads every team's runs), a run or publish token records it
+(``RecorderDep``).
 """
 
 from __future__ import annotations
@@ -10,8 +12,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from modreg.registry import runs
-from modreg.registry.api.deps import IdentityDep, SessionDep, StoreDep, TeamDep
-from modreg.registry.auth import require_authenticated
+from modreg.registry.api.deps import (
+    CacheReaderDep,
+    IdentityDep,
+    RecorderDep,
+    RunReaderDep,
+    SessionDep,
+    StoreDep,
+)
 from modreg.registry.schemas import (
     CacheEntryCreate,
     CacheEntryPublic,
@@ -29,14 +37,11 @@ from modreg.registry.schemas import (
 router = APIRouter()
 
 
-def _team_id(identity: TeamDep) -> int:
-    assert identity.team_id is not None  # TeamDep guarantees it
-    return identity.team_id
-
-
 @router.post("/cache/lookup")
-def lookup_cache(body: CacheLookup, session: SessionDep, identity: TeamDep) -> CacheLookupResult:
-    return runs.lookup_cache(session, _team_id(identity), body.fingerprints)
+def lookup_cache(
+    body: CacheLookup, session: SessionDep, reach: CacheReaderDep
+) -> CacheLookupResult:
+    return runs.lookup_cache(session, reach, body.fingerprints)
 
 
 @router.put("/cache/{fingerprint}")
@@ -45,60 +50,68 @@ def put_cache(
     body: CacheEntryCreate,
     session: SessionDep,
     store: StoreDep,
-    identity: TeamDep,
+    reach: RecorderDep,
 ) -> CacheEntryPublic:
-    return runs.put_cache(session, store, _team_id(identity), fingerprint, body)
+    return runs.put_cache(session, store, reach, fingerprint, body)
 
 
 @router.post("/sweeps", status_code=201)
-def create_sweep(body: SweepCreate, session: SessionDep, identity: TeamDep) -> SweepPublic:
-    return runs.create_sweep(session, identity, _team_id(identity), body)
+def create_sweep(
+    body: SweepCreate, session: SessionDep, identity: IdentityDep, reach: RecorderDep
+) -> SweepPublic:
+    return runs.create_sweep(session, identity, reach, body)
 
 
 @router.get("/sweeps/{sweep_id}")
-def get_sweep(sweep_id: str, session: SessionDep, identity: IdentityDep) -> SweepPublic:
-    require_authenticated(identity)
-    return runs.get_sweep(session, sweep_id, identity)
+def get_sweep(sweep_id: str, session: SessionDep, reach: RunReaderDep) -> SweepPublic:
+    return runs.get_sweep(session, sweep_id, reach)
 
 
 @router.post("/runs", status_code=201)
-def create_run(body: RunCreate, session: SessionDep, identity: TeamDep) -> RunPublic:
-    return runs.create_run(session, identity, _team_id(identity), body)
+def create_run(
+    body: RunCreate, session: SessionDep, identity: IdentityDep, reach: RecorderDep
+) -> RunPublic:
+    return runs.create_run(session, identity, reach, body)
 
 
 @router.get("/runs")
 def list_runs(
     session: SessionDep,
-    identity: IdentityDep,
+    reach: RunReaderDep,
     sweep: str | None = None,
     pipeline: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> list[RunPublic]:
-    require_authenticated(identity)
-    return runs.list_runs(session, identity, sweep, pipeline, limit)
+    return runs.list_runs(session, reach, sweep, pipeline, limit)
 
 
 @router.get("/runs/{run_id}")
-def get_run(run_id: str, session: SessionDep, identity: IdentityDep) -> RunPublic:
-    require_authenticated(identity)
-    return runs.get_run(session, run_id, identity)
+def get_run(run_id: str, session: SessionDep, reach: RunReaderDep) -> RunPublic:
+    return runs.get_run(session, run_id, reach)
 
 
 @router.patch("/runs/{run_id}")
-def update_run(run_id: str, body: RunUpdate, session: SessionDep, identity: TeamDep) -> RunPublic:
-    return runs.update_run(session, run_id, identity, body)
+def update_run(run_id: str, body: RunUpdate, session: SessionDep, reach: RecorderDep) -> RunPublic:
+    return runs.update_run(session, run_id, reach, body)
 
 
 @router.put("/runs/{run_id}/steps/{step}", status_code=204)
 def put_step(
-    run_id: str, step: str, body: StepRunRecord, session: SessionDep, identity: TeamDep
+    run_id: str,
+    step: str,
+    body: StepRunRecord,
+    session: SessionDep,
+    store: StoreDep,
+    reach: RecorderDep,
 ) -> Response:
-    runs.put_steps(session, run_id, identity, {step: body})
+    runs.put_steps(session, store, run_id, reach, {step: body})
     return Response(status_code=204)
 
 
 @router.put("/runs/{run_id}/steps", status_code=204)
-def put_steps(run_id: str, body: StepRunBatch, session: SessionDep, identity: TeamDep) -> Response:
+def put_steps(
+    run_id: str, body: StepRunBatch, session: SessionDep, store: StoreDep, reach: RecorderDep
+) -> Response:
     """Every step of a run at once: the engine records a whole run in one round trip."""
-    runs.put_steps(session, run_id, identity, body.steps, body.finish)
+    runs.put_steps(session, store, run_id, reach, body.steps, body.finish)
     return Response(status_code=204)

@@ -157,6 +157,38 @@ def test_team_and_token_lifecycle(shared: Any, run: Any) -> None:
     assert revoked.exit_code == 1 and revoked.stderr.startswith("error: ")
 
 
+def test_a_run_token_records_runs_and_a_read_token_never_writes(shared: Any, run: Any) -> None:
+    from modreg.client import RegistryClient
+    from modreg.registry.errors import PermissionDeniedError
+    from modreg.registry.schemas import RunCreate
+
+    created = run(
+        *shared.options("publish"),
+        "token",
+        "create",
+        "--team",
+        "vision",
+        "--scope",
+        "run",
+        "--json",
+    )
+    assert created.exit_code == 0, created.stderr
+    token = json.loads(created.stdout)
+    assert (token["team"], token["scope"]) == ("vision", "run")
+    assert (
+        run(*shared.options(token["token"]), "whoami").stdout
+        == f"{shared.url}: team vision (run)\n"
+    )
+    with RegistryClient(shared.url, token["token"]) as client:
+        assert client.create_run(RunCreate(pipeline="p")).status == "running"
+    with (
+        RegistryClient(shared.url, shared.read) as client,
+        pytest.raises(PermissionDeniedError) as denied,
+    ):
+        client.create_run(RunCreate(pipeline="p"))
+    assert "yours is a read token, which never writes" in str(denied.value)
+
+
 def test_a_publish_token_cannot_create_teams(shared: Any, run: Any) -> None:
     result = run(*shared.options("publish"), "team", "create", "sneaky")
     assert (

@@ -1,5 +1,6 @@
-"""Who may write what: every write endpoint without a token, with a read token, with another
-team's token; and no token secret stored in clear anywhere in the database."""
+"""Who may write what: every write endpoint without a token, with a read token (which never
+writes), with another team's token; and no token secret stored in clear anywhere in the
+database."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ DENIED = {
     READ: (403, "permission-denied"),
     OTHER: (403, "permission-denied"),
 }
-TEAM_ONLY = {NO: (401, "authentication-required")}
+TEAM_ONLY = {NO: (401, "authentication-required"), READ: (403, "permission-denied")}
 WRITES: list[tuple[str, str, Any, dict[str, tuple[int, str]]]] = [
     ("POST", "/api/v1/teams", {"name": "newteam"}, DENIED),
     ("POST", "/api/v1/tokens", {"team": "vision", "scope": "publish"}, DENIED),
@@ -33,7 +34,7 @@ WRITES: list[tuple[str, str, Any, dict[str, tuple[int, str]]]] = [
     ("PUT", f"{V}/default", {"version": "1.0.0"}, DENIED),
     ("PUT", "/api/v1/blobs/{blob}", "blob", TEAM_ONLY),
     ("PUT", "/api/v1/cache/{fp}", "cache", TEAM_ONLY),
-    ("POST", "/api/v1/cache/lookup", {"fingerprints": []}, TEAM_ONLY),
+    ("POST", "/api/v1/cache/lookup", {"fingerprints": []}, {NO: (401, "authentication-required")}),
     ("POST", "/api/v1/sweeps", {"pipeline": "p"}, TEAM_ONLY),
     ("POST", "/api/v1/runs", {"pipeline": "p"}, TEAM_ONLY),
     (
@@ -52,7 +53,7 @@ def _world(api: Api) -> dict[str, Any]:
     sha = api.put_blob(module_archive())
     assert api.publish_version(publish_body(sha)).status_code == 201
     new_sha = api.put_blob(module_archive("1.1.0"))
-    run = api.client.post("/api/v1/runs", json={"pipeline": "p"}, headers=api.as_(api.read)).json()
+    run = api.client.post("/api/v1/runs", json={"pipeline": "p"}, headers=api.as_(api.run)).json()
     me = api.client.get("/api/v1/whoami", headers=api.as_(api.read)).json()
     return {
         "read_id": me["token_id"],
@@ -94,6 +95,38 @@ def test_write_endpoints_refuse_the_wrong_callers(
     )
     assert [t["name"] for t in api.client.get("/api/v1/teams").json()] == ["audio", "vision"]
     assert api.client.get("/api/v1/whoami", headers=api.as_(api.read)).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("PUT", "/api/v1/blobs/{blob}", "blob"),
+        ("PUT", "/api/v1/cache/{fp}", "cache"),
+        ("POST", "/api/v1/sweeps", {"pipeline": "p"}),
+        ("POST", "/api/v1/runs", {"pipeline": "p"}),
+        ("PATCH", "/api/v1/runs/{run}", {"status": "failed"}),
+        ("PUT", "/api/v1/runs/{run}/steps/s", "step"),
+    ],
+)
+def test_a_read_token_never_writes_and_a_run_token_records(
+    api: Api, method: str, path: str, body: Any
+) -> None:
+    world = _world(api)
+    url = path.format(**world)
+    payload = world["bodies"].get(body, body) if isinstance(body, str) else body
+    kwargs = {"content": payload} if isinstance(payload, bytes) else {"json": payload}
+    refused = api.client.request(method, url, headers=api.as_(api.read), **kwargs)
+    assert refused.status_code == 403
+    assert refused.json()["detail"].endswith("yours is a read token, which never writes")
+    recorded = api.client.request(method, url, headers=api.as_(api.run), **kwargs)
+    assert recorded.status_code in (200, 201, 204), recorded.text
+
+
+def test_a_run_token_does_not_publish(api: Api) -> None:
+    sha = api.put_blob(module_archive(), token=api.run)
+    answer = api.publish_version(publish_body(sha), token=api.run)
+    assert (answer.status_code, answer.json()["type"]) == (403, "permission-denied")
+    assert "yours is a run token" in answer.json()["detail"]
 
 
 def test_publish_token_of_the_team_and_admin_may_write(api: Api) -> None:

@@ -170,6 +170,21 @@ def test_versions_listing_and_module(published: Api) -> None:
     )
 
 
+def test_latest_version_is_what_a_bare_reference_picks(api: Api) -> None:
+    """Only pre-releases: no latest version, and a bare reference picks nothing either."""
+    sha = api.put_blob(module_archive("1.0.0-rc.1"))
+    assert api.publish_version(publish_body(sha, "1.0.0-rc.1")).status_code == 201
+    module = api.client.get("/api/v1/modules/vision/prep").json()
+    (bare,) = _resolve(api, "vision/prep").results
+    assert (module["latest_version"], bare.version) == (None, None)
+    assert bare.error and bare.error["type"] == "unsatisfiable-range"
+    sha = api.put_blob(module_archive("0.9.0"))
+    assert api.publish_version(publish_body(sha, "0.9.0")).status_code == 201
+    module = api.client.get("/api/v1/modules/vision/prep").json()
+    (bare,) = _resolve(api, "vision/prep").results
+    assert module["latest_version"] == "0.9.0" and bare.version and bare.version.version == "0.9.0"
+
+
 def _resolve(api: Api, *refs: str) -> ResolveResponse:
     answer = api.client.post("/api/v1/resolve", json={"refs": list(refs)})
     assert answer.status_code == 200, answer.text
@@ -308,18 +323,18 @@ def test_corrupt_blob_is_dropped_not_served(published: Api) -> None:
 def test_blob_put_rules(api: Api) -> None:
     data = b"some bytes"
     sha = hashlib.sha256(data).hexdigest()
-    first = api.client.put(f"/api/v1/blobs/{sha}", content=data, headers=api.as_(api.read))
-    second = api.client.put(f"/api/v1/blobs/{sha}", content=data, headers=api.as_(api.other_read))
+    first = api.client.put(f"/api/v1/blobs/{sha}", content=data, headers=api.as_(api.run))
+    second = api.client.put(f"/api/v1/blobs/{sha}", content=data, headers=api.as_(api.publish))
     assert (first.status_code, second.status_code) == (201, 200)
     wrong = "0" * 64
     body = assert_problem(
-        api.client.put(f"/api/v1/blobs/{wrong}", content=data, headers=api.as_(api.read)),
+        api.client.put(f"/api/v1/blobs/{wrong}", content=data, headers=api.as_(api.run)),
         422,
         "digest-mismatch",
     )
     assert body["actual"] == sha
     assert_problem(
-        api.client.put("/api/v1/blobs/xyz", content=data, headers=api.as_(api.read)),
+        api.client.put("/api/v1/blobs/xyz", content=data, headers=api.as_(api.run)),
         422,
         "invalid-input",
     )
@@ -341,7 +356,7 @@ def test_step_cache_is_per_team_and_first_write_wins(api: Api) -> None:
         "step": "train",
     }
     fingerprint = "f" * 64
-    first = api.client.put(f"/api/v1/cache/{fingerprint}", json=entry, headers=api.as_(api.read))
+    first = api.client.put(f"/api/v1/cache/{fingerprint}", json=entry, headers=api.as_(api.run))
     assert first.status_code == 200 and first.json()["team"] == "vision"
     later = api.client.put(
         f"/api/v1/cache/{fingerprint}",
@@ -355,7 +370,7 @@ def test_step_cache_is_per_team_and_first_write_wins(api: Api) -> None:
     assert list(mine["entries"]) == [fingerprint] and theirs == {"entries": {}}
     missing = {"outputs": {"model": {"type": "file", "digest": "d" * 64}}}
     assert_problem(
-        api.client.put(f"/api/v1/cache/{'1' * 64}", json=missing, headers=api.as_(api.read)),
+        api.client.put(f"/api/v1/cache/{'1' * 64}", json=missing, headers=api.as_(api.run)),
         404,
         "unknown-blob",
     )
@@ -367,7 +382,7 @@ def test_step_cache_is_per_team_and_first_write_wins(api: Api) -> None:
 
 
 def test_sweeps_runs_and_steps(api: Api) -> None:
-    auth = api.as_(api.read)
+    auth = api.as_(api.run)
     sweep = api.client.post(
         "/api/v1/sweeps",
         json={"pipeline": "digits", "axes": {"train.params.lr": [0.1, 0.01]}},
@@ -411,7 +426,7 @@ def test_sweeps_runs_and_steps(api: Api) -> None:
         and done["steps"]["prep"]["metrics"] == {"acc": 0.9}
     )
     assert done["steps"]["train"]["module"] == "vision/train" and len(done["steps"]) == 2
-    listed = api.client.get(f"/api/v1/runs?sweep={sweep['id']}", headers=auth).json()
+    listed = api.client.get(f"/api/v1/runs?sweep={sweep['id']}", headers=api.as_(api.read)).json()
     assert (
         [r["id"] for r in listed] == [run_id]
         and listed[0]["spec"] == {}
@@ -435,7 +450,7 @@ def test_sweeps_runs_and_steps(api: Api) -> None:
 
 
 def test_a_sweep_with_its_runs_in_one_call(api: Api) -> None:
-    auth = api.as_(api.read)
+    auth = api.as_(api.run)
     variants = [{"train.params.lr": lr} for lr in (0.3, 0.1, 0.2, 0.05, 0.4)]
     body = {
         "pipeline": "digits",
@@ -516,7 +531,7 @@ def test_private_registry_needs_a_team_token(private_api: Api) -> None:
         answer = getattr(api.client, method)(
             f"/api/v1/blobs/{sha}", headers=api.as_(api.other_read)
         )
-        assert answer.status_code == 403
+        assert answer.status_code == 404  # as if absent: its existence does not leak
         owner = getattr(api.client, method)(f"/api/v1/blobs/{sha}", headers=api.as_(api.read))
         assert owner.status_code == 200
     assert [

@@ -89,7 +89,7 @@ def test_upload_limit_is_413(server_factory: Callable[..., ServerHandle], chunke
     answer = httpx.put(
         f"{server.api}/blobs/{sha}",
         content=stream() if chunked else data,
-        headers=bearer(tokens.read),
+        headers=bearer(tokens.run),
         timeout=30,
     )
     assert answer.status_code == 413, answer.text

@@ -18,6 +18,7 @@ from modreg.registry.schemas import VersionStatus
 from modreg.registry.versioning import (
     Candidate,
     canonical_version,
+    highest_stable,
     parse_range,
     parse_ref,
     select_version,
@@ -224,6 +225,8 @@ def test_unranged_choice_is_stable_and_unyanked(table: dict[str, VersionStatus])
     try:
         choice = select_version(candidates, None, None)
     except UnsatisfiableRangeError:
+        assert highest_stable(candidates) is None, "a latest version that no bare ref can pick"
         return
     assert not semver.Version.parse(choice.version).prerelease
     assert table[choice.version] != VersionStatus.yanked
+    assert highest_stable(candidates) == choice.version

@@ -1,12 +1,16 @@
-"""Domain operations on modules, versions and blobs (no HTTP here; teams and tokens are in
-``accounts``, runs and the step cache in ``runs``).
+"""Domain operations on modules and their versions: search, show, publish, status, default,
+resolve (no HTTP here; teams and tokens are in ``accounts``, runs and the step cache in
+``runs``).
 
 Each function takes a ``Session`` and raises errors from ``modreg.registry.errors``; routes
-call one function and return its wire-shaped answer. Uniqueness is left to the database:
+call one function and return its wire-shaped answer. Who may call them was decided before
+(``auth``'s rules); listings and resolution take the ``Reach`` a rule gave, and ``who`` is
+only named in the audit log. Uniqueness is left to the database:
 a publish inserts its version row and, on an ``IntegrityError``, re-reads the winner to
 decide between an identical replay (``created: false``) and a conflict (409). The version
 row references a ``Blob`` row that exists only once the bytes are durable in the store, so
-a version never points at a missing archive.
+a version never points at a missing archive, and with it a reference to that blob for the
+module's team (``references``), which is what makes the archive readable by its digest.
 """
 
 from __future__ import annotations
@@ -15,30 +19,29 @@ import functools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import Select, bindparam, or_
 from sqlalchemy import select as sa_select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, SQLModel, col, select
+from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
+from modreg.registry import references
 from modreg.registry.archive import check_archive
-from modreg.registry.auth import Identity, require_read
+from modreg.registry.auth import Identity, Reach
 from modreg.registry.blobs import BlobStore
+from modreg.registry.db import audit, get_team, insert_ignore
 from modreg.registry.errors import (
     InvalidInputError,
     ManifestError,
     RegistryError,
     UnknownBlobError,
     UnknownModuleError,
-    UnknownTeamError,
     UnknownVersionError,
     VersionExistsError,
 )
 from modreg.registry.manifest import validate_manifest
-from modreg.registry.models import AuditEvent, Blob, Module, ModuleVersion, Team, utcnow
+from modreg.registry.models import Blob, Module, ModuleVersion, RefKind, Team, utcnow
 from modreg.registry.names import check_module_name
 from modreg.registry.schemas import (
     Manifest,
@@ -52,37 +55,11 @@ from modreg.registry.schemas import (
 from modreg.registry.versioning import (
     Candidate,
     canonical_version,
+    highest_stable,
     parse_ref,
     select_version,
     version_sort_key,
 )
-
-# --- shared helpers --------------------------------------------------------------------
-
-
-def insert_ignore(session: Session, model: type[SQLModel], **values: Any) -> None:
-    """INSERT … ON CONFLICT DO NOTHING: the row exists afterwards, whoever wrote it."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    table = model.__table__  # type: ignore[attr-defined]
-    session.execute(insert(table).values(**values).on_conflict_do_nothing())
-
-
-def audit(session: Session, who: Identity, action: str, target: str, **detail: Any) -> None:
-    """Add an audit event to the session's transaction."""
-    session.add(
-        AuditEvent(
-            token_id=who.token_id, actor=who.label, action=action, target=target, detail=detail
-        )
-    )
-
-
-def get_team(session: Session, name: str) -> Team:
-    team = session.exec(select(Team).where(Team.name == name)).first()
-    if team is None:
-        raise UnknownTeamError(f"no team named {name!r}")
-    return team
-
 
 # --- modules ---------------------------------------------------------------------------
 
@@ -100,21 +77,25 @@ def get_module(session: Session, team: str, name: str) -> Module:
     return row[0]  # type: ignore[no-any-return]
 
 
-def _candidates(session: Session, module_ids: Iterable[int]) -> dict[int, list[Candidate]]:
-    """Version and status of every version of these modules, in one query."""
-    found: dict[int, list[Candidate]] = defaultdict(list)
-    stmt = select(ModuleVersion.module_id, ModuleVersion.version, ModuleVersion.status).where(
-        col(ModuleVersion.module_id).in_(list(module_ids))
+_STATUSES = {status.value: status for status in VersionStatus}
+
+
+def _version_index(
+    session: Session, module_ids: Iterable[int | None]
+) -> tuple[dict[int, list[Candidate]], dict[tuple[int, str], int]]:
+    """Version and status of every version of these modules (the candidates a range picks
+    from), and the row id of each, in one Core query: the one read of versions that show,
+    search and resolve share."""
+    candidates: dict[int, list[Candidate]] = defaultdict(list)
+    ids: dict[tuple[int, str], int] = {}
+    table = ModuleVersion.__table__  # type: ignore[attr-defined]
+    stmt = sa_select(table.c.id, table.c.module_id, table.c.version, table.c.status).where(
+        table.c.module_id.in_([i for i in module_ids if i is not None])
     )
-    for module_id, version, status in session.exec(stmt):
-        found[module_id].append(Candidate(version, VersionStatus(status)))
-    return found
-
-
-def _latest(candidates: Sequence[Candidate]) -> str | None:
-    usable = [c for c in candidates if c.status != VersionStatus.yanked]
-    stable = [c for c in usable if "-" not in c.version] or usable
-    return max((c.version for c in stable), key=version_sort_key, default=None)
+    for row_id, module_id, version, status in session.connection().execute(stmt).all():
+        candidates[module_id].append(Candidate(version, _STATUSES[status]))
+        ids[(module_id, version)] = row_id
+    return candidates, ids
 
 
 def _module_public(module: Module, team: str, candidates: Sequence[Candidate]) -> ModulePublic:
@@ -123,7 +104,7 @@ def _module_public(module: Module, team: str, candidates: Sequence[Candidate]) -
         team=team,
         description=module.description,
         default_version=module.default_version,
-        latest_version=_latest(candidates),
+        latest_version=highest_stable(candidates),
         created_at=module.created_at,
     )
 
@@ -131,7 +112,8 @@ def _module_public(module: Module, team: str, candidates: Sequence[Candidate]) -
 def show_module(session: Session, team: str, name: str) -> ModulePublic:
     module = get_module(session, team, name)
     assert module.id is not None
-    return _module_public(module, team, _candidates(session, [module.id])[module.id])
+    candidates, _ = _version_index(session, [module.id])
+    return _module_public(module, team, candidates[module.id])
 
 
 def _like(text: str) -> str:
@@ -145,9 +127,9 @@ def search_modules(
     team: str | None,
     limit: int,
     offset: int,
-    only_team_id: int | None = None,
+    reach: Reach,
 ) -> list[ModulePublic]:
-    """Modules whose name or description contains ``text``, by name."""
+    """Modules within reach whose name or description contains ``text``, by name."""
     stmt = _module_stmt()
     if text:
         pattern = _like(text.lower())
@@ -160,11 +142,11 @@ def search_modules(
         )
     if team:
         stmt = stmt.where(Team.name == team)
-    if only_team_id is not None:
-        stmt = stmt.where(Team.id == only_team_id)
+    if not reach.every_team:
+        stmt = stmt.where(Team.id == reach.team_id)
     stmt = stmt.order_by(Team.name, Module.name).limit(limit).offset(offset)
     rows = list(session.exec(stmt))  # type: ignore[call-overload]
-    candidates = _candidates(session, [module.id for module, _ in rows])
+    candidates, _ = _version_index(session, [module.id for module, _ in rows])
     return [_module_public(m, t, candidates[m.id]) for m, t in rows]
 
 
@@ -252,10 +234,12 @@ def _check_manifest(manifest: Manifest, full_name: str, version: str) -> None:
     validate_manifest(manifest, source)
 
 
-def _checked_archive(session: Session, store: BlobStore, sha256: str) -> int:
-    """Size of a stored, verified, safe archive blob (and make sure its Blob row exists)."""
+def _checked_archive(session: Session, store: BlobStore, sha256: str, reach: Reach) -> int:
+    """Size of a stored, verified, safe archive blob the publisher may read (and make sure
+    its Blob row exists). A blob out of reach is as good as absent: publishing it would
+    hand another team's bytes to every reader of the module."""
     size = store.size(sha256)
-    if size is None:
+    if size is None or not references.readable(session, sha256, reach):
         raise UnknownBlobError(f"archive blob {sha256} is not uploaded: PUT /blobs/{sha256} first")
     with store.open_verified(sha256) as path:
         check_archive(path)
@@ -285,9 +269,18 @@ def _replay(existing: ModuleVersion, body: VersionCreate, full_name: str) -> Pub
 
 
 def publish_version(
-    session: Session, store: BlobStore, team: str, name: str, body: VersionCreate, who: Identity
+    session: Session,
+    store: BlobStore,
+    team: str,
+    name: str,
+    body: VersionCreate,
+    who: Identity,
+    reach: Reach,
 ) -> PublishResult:
-    """Publish once: 201-worthy ``created=True``, an identical replay, or VersionExistsError."""
+    """Publish once: 201-worthy ``created=True``, an identical replay, or VersionExistsError.
+
+    ``reach`` is what the archive may be taken from (``auth.publish``).
+    """
     full_name = f"{team}/{name}"
     check_module_name(full_name)
     version = canonical_version(body.version)
@@ -296,7 +289,7 @@ def publish_version(
     if existing is not None:
         return _replay(existing, body, full_name)
     _check_manifest(body.manifest, full_name, version)
-    size = _checked_archive(session, store, body.sha256)
+    size = _checked_archive(session, store, body.sha256, reach)
     module = _module_for_publish(session, team, name, body.manifest.description)
     row = ModuleVersion(
         module_id=module.id, version=version, commit=body.commit, tree_sha=body.tree_sha,
@@ -306,6 +299,9 @@ def publish_version(
     session.add(row)
     audit(session, who, "publish", f"{full_name}@{version}", commit=body.commit, sha256=body.sha256)
     try:
+        session.flush()
+        assert row.id is not None
+        references.refer(session, module.team_id, RefKind.archive, row.id, [body.sha256])
         session.commit()
     except IntegrityError:
         session.rollback()
@@ -388,12 +384,11 @@ class _Pick:
 
 
 def _choose(
-    ref: str, modules: dict[str, Module], candidates: dict[int, list[Candidate]],
-    who: Identity, private: bool,
-) -> _Pick:  # fmt: skip
+    ref: str, modules: dict[str, Module], candidates: dict[int, list[Candidate]], reach: Reach
+) -> _Pick:
     try:
         name, range_text = parse_ref(ref)
-        require_read(who, name.split("/", 1)[0], private)
+        reach.require_team(name.split("/", 1)[0])
         module = modules.get(name)
         if module is None or module.id is None:
             raise UnknownModuleError(f"no module {name}")
@@ -406,31 +401,16 @@ def _choose(
     return _Pick(resolution, module.id, choice.version)
 
 
-_STATUSES = {status.value: status for status in VersionStatus}
+def resolve(session: Session, refs: list[str], reach: Reach) -> list[Resolution]:
+    """Resolve many refs with three queries: modules, their versions' index, the chosen rows.
 
-
-def _version_index(
-    session: Session, module_ids: list[int]
-) -> tuple[dict[int, list[Candidate]], dict[tuple[int, str], int]]:
-    """Candidates per module and the row id of each version, in one (Core) query."""
-    candidates: dict[int, list[Candidate]] = defaultdict(list)
-    ids: dict[tuple[int, str], int] = {}
-    table = ModuleVersion.__table__  # type: ignore[attr-defined]
-    stmt = sa_select(table.c.id, table.c.module_id, table.c.version, table.c.status).where(
-        table.c.module_id.in_(module_ids)
-    )
-    for row_id, module_id, version, status in session.connection().execute(stmt).all():
-        candidates[module_id].append(Candidate(version, _STATUSES[status]))
-        ids[(module_id, version)] = row_id
-    return candidates, ids
-
-
-def resolve(session: Session, refs: list[str], who: Identity, private: bool) -> list[Resolution]:
-    """Resolve many refs with three queries: modules, their versions' index, the chosen rows."""
+    A ref to a team out of ``reach`` gets its own permission error, like any other per-ref
+    error, so one unreadable ref does not fail the others.
+    """
     names = {ref.strip().partition("@")[0] for ref in refs}
     modules = _modules_named(session, {n for n in names if n.count("/") == 1})
     candidates, ids = _version_index(session, [m.id for m in modules.values() if m.id])
-    picks = [_choose(ref, modules, candidates, who, private) for ref in refs]
+    picks = [_choose(ref, modules, candidates, reach) for ref in refs]
     wanted = {ids[(p.module_id, p.version)] for p in picks if p.module_id and p.version}
     rows = {}
     if wanted:
@@ -441,23 +421,3 @@ def resolve(session: Session, refs: list[str], who: Identity, private: bool) -> 
             row = rows[(pick.module_id, pick.version)]
             pick.resolution.version = _version_public(row, pick.resolution.module or "")
     return [pick.resolution for pick in picks]
-
-
-# --- blobs -----------------------------------------------------------------------------
-
-
-def record_blob(session: Session, sha256: str, size: int) -> None:
-    """Note a stored blob in the database (idempotent)."""
-    insert_ignore(session, Blob, sha256=sha256, size=size, created_at=utcnow())
-    session.commit()
-
-
-def archive_teams(session: Session, sha256: str) -> set[str]:
-    """The teams whose module versions have this archive (none: not a module archive)."""
-    stmt = (
-        select(Team.name)
-        .join(Module, col(Module.team_id) == Team.id)
-        .join(ModuleVersion, col(ModuleVersion.module_id) == Module.id)
-        .where(ModuleVersion.sha256 == sha256)
-    )
-    return set(session.exec(stmt))
