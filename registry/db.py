@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, SQLModel, select
@@ -60,9 +60,9 @@ def create_db_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
-def backend_name(engine: Engine) -> str:
+def backend_name(bind: Engine | Connection) -> str:
     """``sqlite`` or ``postgresql``."""
-    return engine.url.get_backend_name()
+    return bind.engine.url.get_backend_name()
 
 
 # --- session helpers shared by the domain modules ----------------------------------------

@@ -70,7 +70,7 @@ def _module_stmt() -> Select[tuple[Module, str]]:
 
 def get_module(session: Session, team: str, name: str) -> Module:
     row = session.exec(
-        _module_stmt().where(Team.name == team, Module.name == name)  # type: ignore[call-overload]
+        _module_stmt().where(col(Team.name) == team, col(Module.name) == name)  # type: ignore[call-overload]
     ).first()
     if row is None:
         raise UnknownModuleError(f"no module {team}/{name}")
@@ -133,7 +133,7 @@ def search_modules(
     stmt = _module_stmt()
     if text:
         pattern = _like(text.lower())
-        full_name = Team.name + "/" + Module.name
+        full_name = col(Team.name) + "/" + col(Module.name)
         stmt = stmt.where(
             or_(
                 full_name.ilike(pattern, escape="\\"),
@@ -141,9 +141,9 @@ def search_modules(
             )
         )
     if team:
-        stmt = stmt.where(Team.name == team)
+        stmt = stmt.where(col(Team.name) == team)
     if not reach.every_team:
-        stmt = stmt.where(Team.id == reach.team_id)
+        stmt = stmt.where(col(Team.id) == reach.team_id)
     stmt = stmt.order_by(Team.name, Module.name).limit(limit).offset(offset)
     rows = list(session.exec(stmt))  # type: ignore[call-overload]
     candidates, _ = _version_index(session, [module.id for module, _ in rows])
@@ -291,6 +291,7 @@ def publish_version(
     _check_manifest(body.manifest, full_name, version)
     size = _checked_archive(session, store, body.sha256, reach)
     module = _module_for_publish(session, team, name, body.manifest.description)
+    assert module.id is not None  # a row read back from the database
     row = ModuleVersion(
         module_id=module.id, version=version, commit=body.commit, tree_sha=body.tree_sha,
         path=body.path, remote=body.remote, sha256=body.sha256, size=size,

@@ -39,14 +39,14 @@ def test_mypy_on_the_three_folders() -> None:
 
 
 def test_mypy_with_real_types_across_packages_strict_on_the_engine() -> None:
-    """The engine (strict) and the client, checked as ``modreg.engine`` / ``modreg.client``.
+    """All three packages, checked as ``modreg.…``; the engine strictly.
 
     Run on the folders, mypy names their modules ``engine.…`` and cannot find ``modreg.…``:
     the folders become that package only through setuptools' editable-install finder, which
     mypy does not run. So there, every import across packages is ``Any`` (the client's
     check that it satisfies the engine's ``RegistryProtocol`` included). Here the folders
     appear as ``modreg/<folder>`` (links in mypy's cache folder, so its incremental cache
-    holds), and the registry is followed for its types, its own errors left to the run above.
+    holds).
     """
     source = ROOT / ".mypy_cache" / "modreg-src"
     (source / "modreg").mkdir(parents=True, exist_ok=True)
@@ -61,6 +61,8 @@ def test_mypy_with_real_types_across_packages_strict_on_the_engine() -> None:
         "modreg.engine",
         "-p",
         "modreg.client",
+        "-p",
+        "modreg.registry",
     ]
     result = _run(command, env={**os.environ, "MYPYPATH": str(source)})
     shown = f"{source.relative_to(ROOT)}/modreg/"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
 from fastapi import APIRouter, Response
 from sqlalchemy import text
 
@@ -17,6 +15,7 @@ from modreg.registry.api.deps import (
     TokenListDep,
     TokenRevokeDep,
 )
+from modreg.registry.compatibility import VERSION
 from modreg.registry.db import backend_name
 from modreg.registry.schemas import (
     Health,
@@ -30,17 +29,10 @@ from modreg.registry.schemas import (
 router = APIRouter()
 
 
-def _modreg_version() -> str:
-    try:
-        return version("modreg")
-    except PackageNotFoundError:
-        return "unknown"
-
-
 @router.get("/health")
 def health(session: SessionDep) -> Health:
     session.execute(text("SELECT 1"))
-    return Health(status="ok", version=_modreg_version(), database=backend_name(session.get_bind()))
+    return Health(status="ok", version=VERSION, database=backend_name(session.get_bind()))
 
 
 @router.get("/whoami")
