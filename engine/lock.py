@@ -48,7 +48,7 @@ HEADER = "# written by modreg; keep it in git. `modreg lock --upgrade` re-resolv
 SHARED_LOCK = "pipeline.lock"  # the one lock every pipeline of a folder used to share
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LockedModule:
     """One resolved module version, as the lock records it."""
 
@@ -63,13 +63,13 @@ class LockedModule:
     @classmethod
     def from_version(cls, version: VersionPublic) -> LockedModule:
         return cls(
-            version.module,
-            version.version,
-            version.commit,
-            version.sha256,
-            version.manifest,
-            version.path,
-            version.remote,
+            module=version.module,
+            version=version.version,
+            commit=version.commit,
+            sha256=version.sha256,
+            manifest=version.manifest,
+            path=version.path,
+            remote=version.remote,
         )
 
     @property
@@ -93,13 +93,13 @@ class LockedModule:
             if not isinstance(data[name], str) or not pattern.match(data[name]):
                 raise ValueError(f"{key}: {name} {data[name]!r} is not a hex digest")
         return cls(
-            module,
-            version,
-            data["commit"],
-            data["sha256"],
-            Manifest.model_validate(data["manifest"]),
-            data.get("path", ""),
-            data.get("remote"),
+            module=module,
+            version=version,
+            commit=data["commit"],
+            sha256=data["sha256"],
+            manifest=Manifest.model_validate(data["manifest"]),
+            path=data.get("path", ""),
+            remote=data.get("remote"),
         )
 
 

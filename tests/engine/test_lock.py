@@ -21,7 +21,9 @@ TEXT = "name: p\nsteps:\n  b: {uses: vision/b@^1}\n  a: {uses: vision/a@^1}\n"
 
 def locked(name: str, version: str = "1.0.0") -> LockedModule:
     manifest = Manifest(name=name, version=version, command=["python", "main.py"])
-    return LockedModule(name, version, "c" * 40, "d" * 64, manifest)
+    return LockedModule(
+        module=name, version=version, commit="c" * 40, sha256="d" * 64, manifest=manifest
+    )
 
 
 def full_lock() -> Lock:

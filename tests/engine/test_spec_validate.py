@@ -31,7 +31,7 @@ def module(
     manifest = Manifest(
         name=name, version="1.0.0", command=["python", "main.py"], interface=interface
     )
-    return LockedModule(name, "1.0.0", COMMIT, SHA, manifest)
+    return LockedModule(module=name, version="1.0.0", commit=COMMIT, sha256=SHA, manifest=manifest)
 
 
 MODULES = {
