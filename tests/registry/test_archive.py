@@ -60,6 +60,11 @@ def test_good_archive_extracts(tmp_path: Path) -> None:
         ([("dir", "d", b""), ("sym", "d/l", "../../x")], "link 'd/l' points outside"),
         ([("lnk", "h", "/etc/passwd")], "hard link 'h'"),
         ([("chr", "dev", b"")], "'dev' is a device file or FIFO"),
+        # links resolved through earlier links, as extraction follows them
+        ([("sym", "a", "."), ("sym", "a/l", "../escape")], "'a/l' lies under the link 'a'"),
+        ([("dir", "d", b""), ("sym", "d/up", ".."), ("sym", "l", "d/up/..")], "link 'l' points"),
+        ([("sym", "l", "d/.."), ("sym", "d", ".")], "link 'l' points outside"),
+        ([("sym", "a", "b"), ("sym", "b", "a")], "link 'b' is a loop"),
         ([("fifo", "pipe", b"")], "'pipe' is a device file or FIFO"),
     ],
 )
