@@ -47,38 +47,68 @@ def _escapes(path: str) -> bool:
 def _check_name(member: tarfile.TarInfo) -> None:
     name = member.name
     if not name or name.startswith("/") or (len(name) > 1 and name[1] == ":"):
-        raise UnsafeArchiveError(f"unsafe archive: absolute path {name!r}")
+        raise UnsafeArchiveError(f"bad archive: absolute path {name!r}")
     if ".." in name.split("/") or _escapes(name):
-        raise UnsafeArchiveError(f"unsafe archive: path {name!r} leaves the module folder")
+        raise UnsafeArchiveError(f"bad archive: path {name!r} leaves the module folder")
 
 
 class _Tree:
-    """The folder an extraction would build, member by member, to judge links as the
-    filesystem will follow them: through earlier links of the same archive, not alone."""
+    """The folder an extraction would build, member by member, to judge each member as the
+    filesystem will see it: links through the archive's other links, not alone, and one
+    name for one thing (a duplicate or a file that is also a folder is refused, never left
+    to whichever extraction step fails or overwrites)."""
 
     def __init__(self) -> None:
+        self.kinds: dict[str, str] = {}  # normalised name -> dir | folder (implied) | file | link
         self.links: dict[str, str] = {}  # normalised name -> link target, in archive order
 
     def add(self, member: tarfile.TarInfo, name: str) -> None:
-        """Place ``member`` (normalised ``name``), refusing it if extraction would write
-        through an earlier link or the link it is would point outside."""
-        parts = name.split("/")
-        for depth in range(1, len(parts)):
-            parent = "/".join(parts[:depth])
-            if parent in self.links:
-                raise UnsafeArchiveError(
-                    f"unsafe archive: {member.name!r} lies under the link {parent!r}"
-                )
+        """Place ``member`` (normalised ``name``), or refuse it."""
+        if name == "." and member.isdir():
+            return  # the root itself
+        self._place_parents(member, name)
+        self._place(member, name)
         if member.issym():
             self.links[name] = member.linkname
             self.check_link(name)
+        elif member.islnk() and self.kinds.get(posixpath.normpath(member.linkname)) != "file":
+            raise UnsafeArchiveError(
+                f"bad archive: hard link {member.name!r} to {member.linkname!r}, "
+                "not a file member before it"
+            )
+
+    def _place_parents(self, member: tarfile.TarInfo, name: str) -> None:
+        parts = name.split("/")
+        for depth in range(1, len(parts)):
+            parent = "/".join(parts[:depth])
+            kind = self.kinds.setdefault(parent, "folder")
+            if kind == "link":
+                raise UnsafeArchiveError(
+                    f"bad archive: {member.name!r} lies under the link {parent!r}"
+                )
+            if kind == "file":
+                raise UnsafeArchiveError(
+                    f"bad archive: {member.name!r} lies under {parent!r}, which is not a folder"
+                )
+
+    def _place(self, member: tarfile.TarInfo, name: str) -> None:
+        kind = "dir" if member.isdir() else "link" if member.issym() else "file"
+        before = "dir" if name == "." else self.kinds.get(name)
+        if before is not None:
+            if (before in ("dir", "folder")) != (kind == "dir"):
+                raise UnsafeArchiveError(
+                    f"bad archive: {member.name!r} is both a folder and a file"
+                )
+            if before != "folder":
+                raise UnsafeArchiveError(f"bad archive: {member.name!r} appears twice")
+        self.kinds[name] = kind
 
     def check_link(self, name: str) -> None:
         """Refuse the link ``name`` unless it resolves inside the root, following the links
         known so far the way the kernel would (loops refused like ELOOP)."""
         target = self.links[name]
         if posixpath.isabs(target):
-            raise UnsafeArchiveError(f"unsafe archive: link {name!r} points outside ({target!r})")
+            raise UnsafeArchiveError(f"bad archive: link {name!r} points outside ({target!r})")
         pending = deque(posixpath.dirname(name).split("/") + target.split("/"))
         resolved: list[str] = []
         hops = 0
@@ -89,7 +119,7 @@ class _Tree:
             if part == "..":
                 if not resolved:
                     raise UnsafeArchiveError(
-                        f"unsafe archive: link {name!r} points outside ({target!r})"
+                        f"bad archive: link {name!r} points outside ({target!r})"
                     )
                 resolved.pop()
                 continue
@@ -101,7 +131,7 @@ class _Tree:
             hops += 1
             if hops > MAX_LINK_HOPS or posixpath.isabs(inner):
                 what = "is a loop" if hops > MAX_LINK_HOPS else f"points outside ({target!r})"
-                raise UnsafeArchiveError(f"unsafe archive: link {name!r} {what}")
+                raise UnsafeArchiveError(f"bad archive: link {name!r} {what}")
             pending.extendleft(reversed(inner.split("/")))
 
     def check_links_again(self) -> None:
@@ -111,36 +141,31 @@ class _Tree:
             self.check_link(name)
 
 
-def _check_kind(member: tarfile.TarInfo, names: set[str]) -> None:
-    if member.islnk():
-        if posixpath.normpath(member.linkname) not in names:
-            raise UnsafeArchiveError(
-                f"unsafe archive: hard link {member.name!r} to {member.linkname!r}, not a member"
-            )
-    elif not (member.issym() or member.isfile() or member.isdir()):
-        raise UnsafeArchiveError(f"unsafe archive: {member.name!r} is a device file or FIFO")
+def _check_kind(member: tarfile.TarInfo) -> None:
+    if not (member.islnk() or member.issym() or member.isfile() or member.isdir()):
+        raise UnsafeArchiveError(f"bad archive: {member.name!r} is a device file or FIFO")
 
 
 def _check_members(tar: tarfile.TarFile, limits: ArchiveLimits) -> None:
-    names: set[str] = set()
     tree = _Tree()
     total = 0
     for count, member in enumerate(tar, start=1):
         if count > limits.max_files:
-            raise UnsafeArchiveError(f"archive has more than {limits.max_files} members")
+            raise UnsafeArchiveError(f"bad archive: more than {limits.max_files} members")
         _check_name(member)
-        _check_kind(member, names)
+        _check_kind(member)
         name = posixpath.normpath(member.name)
         tree.add(member, name)
         if member.size > limits.max_member_bytes:
             raise UnsafeArchiveError(
-                f"archive member {member.name!r} is {member.size} bytes "
+                f"bad archive: member {member.name!r} is {member.size} bytes "
                 f"(limit {limits.max_member_bytes})"
             )
         total += member.size
         if total > limits.max_bytes:
-            raise UnsafeArchiveError(f"archive unpacks to more than {limits.max_bytes} bytes")
-        names.add(name)
+            raise UnsafeArchiveError(
+                f"bad archive: it unpacks to more than {limits.max_bytes} bytes"
+            )
     tree.check_links_again()
 
 
@@ -150,7 +175,9 @@ def check_archive(path: Path, limits: ArchiveLimits = ArchiveLimits()) -> None:
         with tarfile.open(path, "r:gz") as tar:
             _check_members(tar, limits)
     except (tarfile.TarError, zlib.error, EOFError, OSError) as exc:
-        raise UnsafeArchiveError(f"not a readable .tar.gz archive: {exc}") from exc
+        raise UnsafeArchiveError(
+            f"bad archive: not a readable .tar.gz archive ({_reason(exc)})"
+        ) from exc
 
 
 def safe_extract(
@@ -172,14 +199,30 @@ def safe_extract(
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     try:
-        with tarfile.open(archive, "r:gz") as tar:
-            tar.extractall(staging, filter="data")
+        _extract_checked(archive, staging)
         _publish(staging, dest, exist_ok)
-    except (tarfile.TarError, zlib.error, EOFError) as exc:
-        raise UnsafeArchiveError(f"archive could not be extracted: {exc}") from exc
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def _extract_checked(archive: Path, staging: Path) -> None:
+    """Extract a checked archive; tarfile's "data" filter stays on as a second guard. A
+    failure here is told as the archive's, without the staging folder's internal path."""
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            tar.extractall(staging, filter="data")
+    except (tarfile.TarError, zlib.error, EOFError, OSError) as exc:
+        raise UnsafeArchiveError(
+            f"bad archive: it could not be extracted ({_reason(exc)})"
+        ) from exc
+
+
+def _reason(exc: BaseException) -> str:
+    """What went wrong, without file names (they would be internal temp paths)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
 
 
 def _publish(staging: Path, dest: Path, exist_ok: bool) -> None:

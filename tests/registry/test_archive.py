@@ -65,6 +65,17 @@ def test_good_archive_extracts(tmp_path: Path) -> None:
         ([("dir", "d", b""), ("sym", "d/up", ".."), ("sym", "l", "d/up/..")], "link 'l' points"),
         ([("sym", "l", "d/.."), ("sym", "d", ".")], "link 'l' points outside"),
         ([("sym", "a", "b"), ("sym", "b", "a")], "link 'b' is a loop"),
+        # one name, one thing: what extraction would overwrite or cannot create
+        (
+            [("file", "f", b"x"), ("file", "f/g", b"y")],
+            "'f/g' lies under 'f', which is not a folder",
+        ),
+        ([("file", "f/g", b"x"), ("file", "f", b"y")], "'f' is both a folder and a file"),
+        ([("dir", "f", b""), ("file", "f", b"y")], "'f' is both a folder and a file"),
+        ([("file", "ok.txt", b"again")], "'ok.txt' appears twice"),
+        ([("file", "./ok.txt", b"again")], "'./ok.txt' appears twice"),
+        ([("dir", "d", b""), ("dir", "d/", b"")], "'d' appears twice"),
+        ([("sym", "ok2", "ok.txt"), ("sym", "ok2", "ok.txt")], "'ok2' appears twice"),
         ([("fifo", "pipe", b"")], "'pipe' is a device file or FIFO"),
     ],
 )
@@ -80,10 +91,27 @@ def test_malicious_archives_leave_nothing(
     assert not (tmp_path / "evil").exists()
 
 
+def test_a_folder_entry_after_its_members_is_the_same_folder(tmp_path: Path) -> None:
+    """tar writes a folder's entry before or after its members; both are one folder."""
+    archive = _tar(tmp_path / "a.tar.gz", [("file", "d/x", b"1"), ("dir", "d", b"")])
+    safe_extract(archive, tmp_path / "out")
+    assert (tmp_path / "out/d/x").read_text() == "1"
+
+
+def test_a_failed_extraction_is_one_line_without_internal_paths(tmp_path: Path) -> None:
+    archive = _tar(tmp_path / "a.tar.gz", [("file", "f", b"x"), ("file", "f/g", b"y")])
+    with pytest.raises(UnsafeArchiveError) as caught:
+        safe_extract(archive, tmp_path / "dest")
+    message = str(caught.value)
+    assert message.startswith("bad archive: ") and "\n" not in message
+    assert str(tmp_path) not in message and ".tmp" not in message
+    assert list(tmp_path.iterdir()) == [archive]
+
+
 @pytest.mark.parametrize(
     ("limits", "message"),
     [
-        (ArchiveLimits(max_files=2), "more than 2 members"),
+        (ArchiveLimits(max_files=2), "bad archive: more than 2 members"),
         (ArchiveLimits(max_bytes=10), "unpacks to more than 10 bytes"),
         (ArchiveLimits(max_member_bytes=5), "is 8 bytes"),
     ],
@@ -100,7 +128,7 @@ def test_limits(tmp_path: Path, limits: ArchiveLimits, message: str) -> None:
 def test_not_an_archive(tmp_path: Path) -> None:
     junk = tmp_path / "junk.tar.gz"
     junk.write_bytes(b"definitely not gzip")
-    with pytest.raises(UnsafeArchiveError, match="not a readable .tar.gz archive"):
+    with pytest.raises(UnsafeArchiveError, match="bad archive: not a readable .tar.gz archive"):
         check_archive(junk)
 
 
