@@ -14,6 +14,7 @@ rejected or interrupted extraction leaves nothing behind.
 
 from __future__ import annotations
 
+import gzip
 import os
 import posixpath
 import shutil
@@ -37,6 +38,7 @@ class ArchiveLimits:
 
 
 MAX_LINK_HOPS = 40  # as Linux's MAXSYMLINKS
+MAX_PADDING_BYTES = 1 << 20  # NULs after the end blocks; tar pads to 10 KiB records
 
 
 def _escapes(path: str) -> bool:
@@ -50,6 +52,9 @@ def _check_name(member: tarfile.TarInfo) -> None:
         raise UnsafeArchiveError(f"bad archive: absolute path {name!r}")
     if ".." in name.split("/") or _escapes(name):
         raise UnsafeArchiveError(f"bad archive: path {name!r} leaves the module folder")
+    if "\\" in name or "\\" in member.linkname:
+        # harmless on POSIX, a path separator on Windows: "..\\x" climbs out there
+        raise UnsafeArchiveError(f"bad archive: {name!r} has a backslash in its name or link")
 
 
 class _Tree:
@@ -166,14 +171,55 @@ def _check_members(tar: tarfile.TarFile, limits: ArchiveLimits) -> None:
             raise UnsafeArchiveError(
                 f"bad archive: it unpacks to more than {limits.max_bytes} bytes"
             )
+    if "file" not in tree.kinds.values():
+        raise UnsafeArchiveError("bad archive: it holds no files")
     tree.check_links_again()
+
+
+class _TailRecorder:
+    """A read-only file over the decompressed stream that remembers the last block read,
+    so the block that ended tarfile's walk can be judged without seeking back (a backward
+    seek in gzip decompresses everything again)."""
+
+    def __init__(self, raw: gzip.GzipFile) -> None:
+        self.raw = raw
+        self.last = b""
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read(size)
+        self.last = (self.last + data)[-tarfile.BLOCKSIZE :]
+        return data
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return self.raw.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.raw.tell()
+
+
+def _check_end(tar: tarfile.TarFile, stream: _TailRecorder) -> None:
+    """The archive ends as tar writes it: NUL end blocks, a little NUL padding, and the
+    gzip stream complete to its checksum. tarfile stops quietly at a missing end, garbage,
+    or a cut gzip trailer; a bomb can hide in bytes after the end that it never reads."""
+    ended = stream.tell() - tar.offset == tarfile.BLOCKSIZE and not stream.last.strip(b"\0")
+    padding = 0
+    while ended and (chunk := stream.read(CHUNK)):
+        padding += len(chunk)
+        ended = not chunk.strip(b"\0") and padding <= MAX_PADDING_BYTES
+    if not ended or padding < tarfile.BLOCKSIZE:
+        raise UnsafeArchiveError(
+            "bad archive: it is cut short or has data after its end (not as tar writes it)"
+        )
 
 
 def check_archive(path: Path, limits: ArchiveLimits = ArchiveLimits()) -> None:
     """Raise UnsafeArchiveError unless ``path`` is a gzip'd tar that is safe to extract."""
     try:
-        with tarfile.open(path, "r:gz") as tar:
-            _check_members(tar, limits)
+        with gzip.open(path, "rb") as raw:
+            stream = _TailRecorder(raw)
+            with tarfile.open(fileobj=stream, mode="r:") as tar:  # type: ignore[call-overload]
+                _check_members(tar, limits)
+                _check_end(tar, stream)
     except (tarfile.TarError, zlib.error, EOFError, OSError) as exc:
         raise UnsafeArchiveError(
             f"bad archive: not a readable .tar.gz archive ({_reason(exc)})"
