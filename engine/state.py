@@ -9,7 +9,9 @@ Layout (``STATE`` is handed in by the caller; the CLI uses ``$XDG_CACHE_HOME/mod
     STATE/runs/<run id>.json          what each run did (a LocalRun; `modreg runs` reads it)
     STATE/logs/<run id>/<step>.log    step logs
     STATE/scratch/                    fresh folders steps run in
-    STATE/sources/<sha256>/           extracted module sources
+    STATE/sources/<sha256>/           extracted module sources (engine.sources: with
+    STATE/sources/<sha256>.files.json what they held when extracted, checked before each use,
+    STATE/sources/<sha256>.tar.gz     and the archive, to extract them again offline)
     STATE/store/                      the default local artifact store
 
 Every file is written to a temporary name and renamed, so a reader sees a whole file or

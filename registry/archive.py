@@ -22,6 +22,7 @@ import tarfile
 import tempfile
 import zlib
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -231,11 +232,14 @@ def safe_extract(
     dest: Path,
     limits: ArchiveLimits = ArchiveLimits(),
     exist_ok: bool = False,
+    before_publish: Callable[[Path], None] | None = None,
 ) -> None:
     """Extract a checked archive to ``dest`` all at once, or not at all.
 
     With ``exist_ok`` an existing ``dest`` (say, another process filling the same cache
-    entry first) is taken as done; without it, it is an error.
+    entry first) is taken as done; without it, it is an error. ``before_publish`` is called
+    with the complete, still private folder just before it becomes ``dest`` (the engine
+    records what it holds, so the record exists whenever the folder does).
     """
     if dest.exists():
         if exist_ok:
@@ -246,6 +250,8 @@ def safe_extract(
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     try:
         _extract_checked(archive, staging)
+        if before_publish is not None:
+            before_publish(staging)
         _publish(staging, dest, exist_ok)
     finally:
         if staging.exists():

@@ -66,7 +66,12 @@ def test_pull_verifies_caches_and_serves_the_second_pull_from_the_cache(
             "main.py",
         ]
     cached = sources_dir() / first.version.sha256
-    assert cached.is_dir() and _leftovers(sources_dir()) == [first.version.sha256]
+    sha = first.version.sha256  # the folder, its record and its archive (engine/sources.py)
+    assert cached.is_dir() and _leftovers(sources_dir()) == [
+        sha,
+        f"{sha}.files.json",
+        f"{sha}.tar.gz",
+    ]
 
 
 def test_cli_pull_json_and_cache_message(

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import sys
 import threading
 import time
 from pathlib import Path
+
+from registry_data import tar_gz
 
 from modreg.engine.executors.base import JobContext, StepJob
 from modreg.engine.executors.local import LocalExecutor
@@ -13,15 +16,16 @@ from modreg.engine.sources import SourceCache
 from modreg.engine.store import LocalArtifactStore
 from modreg.registry.schemas import PortType
 
-SOURCE = "a" * 64
+MAIN = "import sys, time\ntime.sleep(float(sys.argv[2]))\nopen(sys.argv[1], 'w').write('ok')\n"
+ARCHIVE = tar_gz({"main.py": MAIN})
+SOURCE = hashlib.sha256(ARCHIVE).hexdigest()
 
 
 def _context(tmp_path: Path) -> JobContext:
     sources = SourceCache(tmp_path / "sources", None)
-    (sources.path(SOURCE)).mkdir(parents=True)
-    (sources.path(SOURCE) / "main.py").write_text(
-        "import sys, time\ntime.sleep(float(sys.argv[2]))\nopen(sys.argv[1], 'w').write('ok')\n"
-    )
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "module.tar.gz").write_bytes(ARCHIVE)
+    sources.add_archive(tmp_path / "module.tar.gz", SOURCE)  # verified before each use
     return JobContext(LocalArtifactStore(tmp_path / "store"), sources, tmp_path / "scratch")
 
 
