@@ -7,13 +7,14 @@ registry's blob API when they were computed elsewhere).
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from modreg.engine.errors import MissingBlobError, StepFailedError
+from modreg.engine.errors import CorruptBlobError, MissingBlobError, StepFailedError
 from modreg.engine.protocol import RegistryProtocol
 from modreg.engine.staging import staged_folder
 from modreg.engine.state import LocalRun
@@ -45,9 +46,30 @@ def _ensure_blob(store: ArtifactStore, registry: RegistryProtocol | None, digest
 def download_output(
     store: ArtifactStore, registry: RegistryProtocol | None, ref: OutputRef, dest: Path
 ) -> None:
-    """Write one output to ``dest`` (a file or a folder), verified."""
-    ensure_local(store, registry, ref)
-    store.materialize(ref, dest)
+    """Write one output to ``dest`` (a file or a folder), verified.
+
+    A local blob found corrupt is dropped by the store; it is then fetched again from the
+    registry in this same call, as a run does, each blob at most once.
+    """
+    refetched: set[str] = set()
+    while True:
+        try:
+            ensure_local(store, registry, ref)
+            store.materialize(ref, dest)
+            return
+        except CorruptBlobError as exc:
+            if registry is None or exc.digest in refetched:
+                raise
+            refetched.add(exc.digest)
+            _remove(dest)
+
+
+def _remove(path: Path) -> None:
+    """Whatever a failed attempt left at ``path`` (inside a staged folder)."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
 
 
 @dataclass(kw_only=True)

@@ -286,6 +286,24 @@ def test_corrupted_blob_is_fetched_again_or_recomputed(env: EngineEnv) -> None:
     assert blob.read_text() == "raw|a1"
 
 
+def test_runs_download_fetches_a_corrupt_local_blob_again_in_the_same_call(
+    env: EngineEnv,
+) -> None:
+    """The store drops a blob it finds corrupt; the download refetches it from the registry
+    and succeeds at once, as ``modreg run`` does (it used to exit 1 until called again)."""
+    pipeline = publish_chain(env)
+    body = run_json(env, pipeline)
+    digest = body["steps"]["c"]["outputs"]["out"]
+    blob = env.state() / "store" / "blobs" / digest[:2] / digest
+    os.chmod(blob, 0o644)
+    blob.write_text("rotten")
+    dest = env.root / "download"
+    result = env.run("runs", "download", body["run"], "--step", "c", "--to", dest)
+    assert result.exit_code == 0, result.stderr
+    assert (dest / "c" / "out").read_text() == "raw|a1|b|c"
+    assert blob.read_text() == "raw|a1|b|c"  # the store holds the good bytes again
+
+
 def test_teammate_reuses_results_and_downloads_them(env: EngineEnv) -> None:
     pipeline = publish_chain(env)
     first = run_json(env, pipeline)
