@@ -34,7 +34,7 @@ from modreg.engine.protocol import RegistryProtocol
 from modreg.engine.source_manifest import SourceManifest
 from modreg.engine.state import read_json, write_json_atomic
 from modreg.registry.archive import safe_extract
-from modreg.registry.errors import DigestMismatchError
+from modreg.registry.errors import DigestMismatchError, UnsafeArchiveError
 from modreg.registry.hashing import sha256_file
 
 PULL_THREADS = 4
@@ -63,19 +63,23 @@ class SourceCache:
     def ensure(self, sha256: str, label: str = "") -> Path:
         """The verified folder of the archive ``sha256``, extracting or pulling it if needed."""
         dest = self.path(sha256)
+        missing = "are not in the local source cache"
         if dest.is_dir():
             changed = self._changes(sha256)
             if not changed:
                 return dest
-            what = f"the sources of {label}" if label else f"module archive {sha256[:12]}"
+            what = _what(sha256, label)
             log.warning("%s changed since extraction (%s): extracting again", what, changed[0])
             self._set_aside(dest)
+            missing = f"changed since extraction ({changed[0]}) and their archive is not here"
         self.root.mkdir(parents=True, exist_ok=True)
         kept = self._archive_path(sha256)
         if kept.is_file() and sha256_file(kept) == sha256:
-            self._extract(kept, sha256)
+            self._extract(kept, sha256, label)
             return dest
-        self._pull(sha256, label)
+        if self.registry is None:
+            raise OfflineError(f"--offline: {_what(sha256, label)} {missing}; run once online")
+        self._pull(self.registry, sha256, label)
         return dest
 
     def add_archive(self, archive: Path, sha256: str) -> Path:
@@ -88,7 +92,11 @@ class SourceCache:
         temp = kept.with_name(f".{kept.name}.{uuid.uuid4().hex}")
         shutil.copyfile(archive, temp)
         os.replace(temp, kept)
-        return self.ensure(sha256)
+        try:
+            return self.ensure(sha256)
+        except UnsafeArchiveError:
+            kept.unlink(missing_ok=True)
+            raise
 
     def _changes(self, sha256: str) -> list[str]:
         """What differs between the folder and its record (the record refreshed when only
@@ -110,22 +118,20 @@ class SourceCache:
             os.rename(dest, aside)
         shutil.rmtree(aside, ignore_errors=True)
 
-    def _extract(self, archive: Path, sha256: str) -> None:
+    def _extract(self, archive: Path, sha256: str, label: str) -> None:
         def record(folder: Path) -> None:
             write_json_atomic(self._record_path(sha256), SourceManifest.of(folder).to_json())
 
-        safe_extract(archive, self.path(sha256), exist_ok=True, before_publish=record)
+        try:
+            safe_extract(archive, self.path(sha256), exist_ok=True, before_publish=record)
+        except UnsafeArchiveError as exc:
+            raise UnsafeArchiveError(f"{_what(sha256, label)}: {exc}") from exc
 
-    def _pull(self, sha256: str, label: str) -> None:
-        if self.registry is None:
-            what = f"the sources of {label}" if label else f"module archive {sha256[:12]}"
-            raise OfflineError(
-                f"--offline: {what} are not in the local source cache; run once online"
-            )
+    def _pull(self, registry: RegistryProtocol, sha256: str, label: str) -> None:
         with tempfile.TemporaryDirectory(dir=self.root, prefix=".pull-") as temp:
             archive = Path(temp) / "archive.tar.gz"
-            self.registry.get_blob(sha256, archive)  # verifies the digest
-            self._extract(archive, sha256)
+            registry.get_blob(sha256, archive)  # verifies the digest
+            self._extract(archive, sha256, label)
             os.replace(archive, self._archive_path(sha256))  # kept only once it extracted
 
     def ensure_many(self, wanted: Iterable[tuple[str, str]]) -> None:
@@ -138,3 +144,7 @@ class SourceCache:
         with ThreadPoolExecutor(max_workers=min(PULL_THREADS, len(missing))) as pool:
             for future in [pool.submit(self.ensure, sha, label) for sha, label in missing]:
                 future.result()
+
+
+def _what(sha256: str, label: str) -> str:
+    return f"the sources of {label}" if label else f"module archive {sha256[:12]}"

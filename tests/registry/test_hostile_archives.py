@@ -88,8 +88,8 @@ def _the_reader_agrees(
     sources = work / "engine" / "sources"
     with RegistryClient(handle.url, tokens.publish) as client:
         with pytest.raises(UnsafeArchiveError) as refused:
-            SourceCache(sources, client).ensure(sha256, "the probe")
-    assert verdict["detail"] in str(refused.value)
+            SourceCache(sources, client).ensure(sha256, "vision/probe@1.0.0")
+    assert str(refused.value) == f"the sources of vision/probe@1.0.0: {verdict['detail']}"
     assert str(work) not in str(refused.value)  # no internal path in the line users read
     assert _leftovers(work) in ([], ["engine"], ["engine", "engine/sources"])
     assert not Path(ABSOLUTE_ESCAPE).exists() and not (work / "engine" / ESCAPE).exists()
