@@ -50,6 +50,8 @@ from modreg.registry.schemas import (
     CacheLookup,
     CacheLookupResult,
     DefaultVersion,
+    GcReport,
+    GcRequest,
     Health,
     Identity,
     ModulePublic,
@@ -472,6 +474,17 @@ class RegistryClient:
 
     def get_run(self, run_id: str) -> RunPublic:
         return self._model(RunPublic, "GET", f"/runs/{quote(run_id, safe='')}")
+
+    def pin_run(self, run_id: str, pinned: bool = True) -> RunPublic:
+        """Pin a run (garbage collection keeps its outputs, logs and cache entries) or unpin it."""
+        method = "PUT" if pinned else "DELETE"
+        path = f"/runs/{quote(run_id, safe='')}/pin"
+        return self._model(RunPublic, method, path, idempotent=True)
+
+    def collect_garbage(self, grace_seconds: int, dry_run: bool = False) -> GcReport:
+        """Delete (``dry_run``: list) the registry's blobs nothing refers to (the admin only)."""
+        body = GcRequest(dry_run=dry_run, grace_seconds=grace_seconds).model_dump(mode="json")
+        return self._model(GcReport, "POST", "/gc", json=body, idempotent=dry_run)
 
     def record_steps(self, run_id: str, batch: StepRunBatch) -> None:
         """Every step of a run in one request (idempotent upserts)."""

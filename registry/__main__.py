@@ -27,6 +27,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-upload", type=int, metavar="MIB", help="upload limit in MiB")
     parser.add_argument("--blob-url", help="fsspec URL for blobs instead of DATA/blobs")
     parser.add_argument("--access-log", action="store_const", const=True, help="log requests")
+    parser.add_argument(
+        "--cache-retention", help="cache entries expire after this long, e.g. 90d (default never)"
+    )
     return parser.parse_args(argv)
 
 

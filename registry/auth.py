@@ -17,12 +17,14 @@ at ``admin``, scopes or ``private`` themselves.
 
     rule               who passes                                  reach
     administer         admin                                       every team
+    collect_garbage    admin                                       every team
     publish(T)         admin; a publish token of T                 T*; admin: every team
     manage_tokens(T)   admin; a publish token of T                 T; admin, no T: every team
     read_modules(T)    anyone; if private: admin, any token of T   -
     module_reach       anyone; if private: a token                 every team; if private and
                                                                    not admin: the token's team
-    record             a run or publish token                      its team*
+    record             a run or publish token                      its team* (also pinning
+                                                                   its team's runs)
     read_cache         a token of a team (any scope)               its team
     read_runs          a token of a team (any scope); admin        its team; admin: every team
     blob_reach         anyone; if private: a token                 its team* (the anonymous:
@@ -199,6 +201,15 @@ def administer(identity: Identity) -> Reach:
     _require_token(identity)
     if not identity.admin:
         raise PermissionDeniedError("this needs the admin token")
+    return EVERY_TEAM
+
+
+def collect_garbage(identity: Identity) -> Reach:
+    """Deleting blobs nothing refers to (``modreg gc``): the admin only, since it sees every
+    team's references and acts on the whole store."""
+    _require_token(identity)
+    if not identity.admin:
+        raise PermissionDeniedError("garbage collection needs the admin token")
     return EVERY_TEAM
 
 

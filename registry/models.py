@@ -104,11 +104,16 @@ class Module(SQLModel, table=True):
 
 
 class Blob(SQLModel, table=True):
-    """A content-addressed blob known to be stored (and verified) in the blob store."""
+    """A content-addressed blob known to be stored (and verified) in the blob store.
+
+    ``last_seen``: when an upload last sent or found it (``PUT``, ``HEAD``) or something
+    last came to refer to it; garbage collection spares a blob seen within its grace period.
+    """
 
     sha256: str = Field(primary_key=True, max_length=64)
     size: int
     created_at: datetime = _when(default_factory=utcnow)
+    last_seen: datetime | None = _when(default_factory=utcnow, index=True)
 
 
 class RefKind(StrEnum):
@@ -225,6 +230,7 @@ class PipelineRun(SQLModel, table=True):
     created_by: int | None = Field(default=None, foreign_key="token.id")
     created_at: datetime = _when(default_factory=utcnow, index=True)
     ended_at: datetime | None = _when(default=None)
+    pinned: bool = False  # garbage collection keeps its step outputs, logs and cache entries
 
 
 class StepRun(SQLModel, table=True):

@@ -41,7 +41,7 @@ from modreg.registry.errors import (
     VersionExistsError,
 )
 from modreg.registry.manifest import validate_manifest
-from modreg.registry.models import Blob, Module, ModuleVersion, RefKind, Team, utcnow
+from modreg.registry.models import Module, ModuleVersion, RefKind, Team, utcnow
 from modreg.registry.names import check_module_name
 from modreg.registry.schemas import (
     Manifest,
@@ -243,7 +243,8 @@ def _checked_archive(session: Session, store: BlobStore, sha256: str, reach: Rea
         raise UnknownBlobError(f"archive blob {sha256} is not uploaded: PUT /blobs/{sha256} first")
     with store.open_verified(sha256) as path:
         check_archive(path)
-    insert_ignore(session, Blob, sha256=sha256, size=size, created_at=utcnow())
+    if references.hold(session, store, [sha256]):  # collected meanwhile
+        raise UnknownBlobError(f"archive blob {sha256} is not uploaded: PUT /blobs/{sha256} first")
     return size
 
 

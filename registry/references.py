@@ -16,22 +16,27 @@ one indexed query. An upload reference does not open a folder's files: uploading
 that names another team's blobs gains nothing, since recording a cache entry or step run
 only refers to blobs its team may already read, folder members included.
 
-Garbage collection (``modreg gc``, later) keeps what a reference names, following folders
-the same way; upload references are the weak ones it may expire.
+Garbage collection (``modreg gc``, ``gc.py``) keeps what a reference names, following folders
+the same way; upload references are the weak ones it may expire. So that it never deletes a
+blob something is coming to refer to, every new reference first ``hold``s its blobs: their
+``Blob`` rows are locked for the rest of the transaction and their ``last_seen`` refreshed,
+and a blob whose row is gone (collected meanwhile) is no longer there to refer to.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import Collection, Iterable, Mapping
 
 from pydantic import ValidationError
-from sqlalchemy import ColumnElement, delete, false, or_, true, union_all
+from sqlalchemy import ColumnElement, delete, false, or_, true, union_all, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from modreg.registry.auth import Reach
-from modreg.registry.blobs import BlobStore
-from modreg.registry.db import insert_ignore, insert_ignore_many
+from modreg.registry.blobs import BlobStore, BlobWriter
+from modreg.registry.db import insert_ignore_many
 from modreg.registry.errors import InvalidInputError, UnknownBlobError
 from modreg.registry.models import Blob, BlobRef, DirMember, RefKind, utcnow
 from modreg.registry.schemas import DirManifest, OutputRef, PortType
@@ -79,12 +84,54 @@ def readable(session: Session, sha256: str, reach: Reach) -> bool:
     return sha256 in readable_among(session, [sha256], reach)
 
 
-def record_upload(session: Session, sha256: str, size: int, reach: Reach) -> None:
-    """A blob the caller's team uploaded (it proved it holds the bytes): note the stored blob
-    and the team's upload reference."""
-    insert_ignore(session, Blob, sha256=sha256, size=size, created_at=utcnow())
-    refer(session, reach.own_team_id, RefKind.upload, 0, [sha256])
+def record_upload(session: Session, writer: BlobWriter, reach: Reach) -> None:
+    """Install a blob the caller's team uploaded (it proved it holds the bytes), with its row
+    and the team's upload reference: the row is written and locked first, so a garbage
+    collection cannot delete the bytes between their install and the commit."""
+    upsert_seen(session, writer.sha256, writer.size)
+    writer.commit()
+    refer(session, reach.own_team_id, RefKind.upload, 0, [writer.sha256])
     session.commit()
+
+
+def upsert_seen(session: Session, sha256: str, size: int) -> None:
+    """The blob's row, inserted or its ``last_seen`` refreshed (and so locked), in one step."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    now = utcnow()
+    stmt = insert(Blob.__table__).values(  # type: ignore[attr-defined]
+        sha256=sha256, size=size, created_at=now, last_seen=now
+    )
+    session.execute(stmt.on_conflict_do_update(index_elements=["sha256"], set_={"last_seen": now}))
+
+
+def hold(session: Session, store: BlobStore, digests: Iterable[str]) -> set[str]:
+    """Lock the rows of these blobs until the transaction ends and refresh their
+    ``last_seen``: garbage collection then cannot delete them before what is about to refer
+    to them is committed. Answers the digests that are gone (no row and no bytes); a stored
+    blob without a row (uploaded before rows were kept) gets one."""
+    wanted = sorted(set(digests))
+    found: set[str] = set()
+    now = utcnow()
+    postgres = session.get_bind().dialect.name == "postgresql"
+    for start in range(0, len(wanted), CHUNK):
+        chunk = wanted[start : start + CHUNK]
+        rows = select(Blob.sha256).where(col(Blob.sha256).in_(chunk)).order_by(col(Blob.sha256))
+        refresh = update(Blob).where(col(Blob.sha256).in_(chunk)).values(last_seen=now)
+        if postgres:  # row locks, taken in the order garbage collection takes them
+            found.update(session.exec(rows.with_for_update()))
+            session.execute(refresh)
+        else:  # the write takes SQLite's write lock: only then is the read current
+            session.execute(refresh)
+            found.update(session.exec(rows))
+    gone = set()
+    for sha256 in sorted(set(wanted) - found):
+        size = store.size(sha256)
+        if size is None:
+            gone.add(sha256)
+        else:
+            upsert_seen(session, sha256, size)
+    return gone
 
 
 def refer(
@@ -159,6 +206,20 @@ def check_outputs(
                     "PUT it first"
                 )
     return [ref.digest for ref in outputs.values()]
+
+
+def hold_outputs(
+    session: Session, store: BlobStore, outputs: Iterable[OutputRef], others: Iterable[str] = ()
+) -> set[str]:
+    """``hold`` every blob of these outputs (a folder's files too) and of ``others``; the
+    digests that are gone."""
+    digests = set(others)
+    for ref in outputs:
+        digests.add(ref.digest)
+        if ref.type == PortType.dir:
+            with contextlib.suppress(UnknownBlobError, InvalidInputError):
+                digests.update(folder_members(session, store, ref.digest))
+    return hold(session, store, digests)
 
 
 def readable_outputs(

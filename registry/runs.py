@@ -14,6 +14,7 @@ as often as it likes.
 
 from __future__ import annotations
 
+import itertools
 import re
 import secrets
 from collections import defaultdict
@@ -26,10 +27,11 @@ from sqlmodel import Session, col, select
 from modreg.registry import references
 from modreg.registry.auth import Identity, Reach
 from modreg.registry.blobs import BlobStore
-from modreg.registry.db import insert_ignore
+from modreg.registry.db import audit, insert_ignore
 from modreg.registry.errors import (
     ConflictError,
     InvalidInputError,
+    UnknownBlobError,
     UnknownRunError,
     UnknownSweepError,
 )
@@ -107,6 +109,9 @@ def put_cache(
     team_id = reach.own_team_id
     _check(_FINGERPRINT, fingerprint, "fingerprint")
     digests = references.check_outputs(session, store, body.outputs, reach)
+    gone = references.hold_outputs(session, store, body.outputs.values())
+    if gone:
+        raise UnknownBlobError(f"blob {min(gone)} is not uploaded (or was collected): PUT it first")
     outputs = {k: v.model_dump(mode="json") for k, v in body.outputs.items()}
     inserted = insert_ignore(
         session, CacheEntry, team_id=team_id, fingerprint=fingerprint, outputs=outputs,
@@ -198,6 +203,7 @@ def _run_public(
         created_at=run.created_at,
         ended_at=run.ended_at,
         steps=steps,
+        pinned=run.pinned,
     )
 
 
@@ -248,6 +254,19 @@ def list_runs(
     rows = list(session.exec(stmt))
     steps = _steps_of(session, [run.id for run, _ in rows])
     return [_run_public(run, team, steps.get(run.id, {}), full=False) for run, team in rows]
+
+
+def set_pinned(
+    session: Session, run_id: str, reach: Reach, pinned: bool, who: Identity
+) -> RunPublic:
+    """Pin a run (garbage collection keeps its step outputs, logs and cache entries) or
+    unpin it."""
+    run = _get_run(session, run_id, reach)
+    run.pinned = pinned
+    session.add(run)
+    audit(session, who, "pin" if pinned else "unpin", f"run {run_id}")
+    session.commit()
+    return get_run(session, run_id, reach)
 
 
 def _apply_update(run: PipelineRun, body: RunUpdate) -> None:
@@ -327,4 +346,11 @@ def _refer_steps(
         for step, record in records.items()
     }
     readable = references.readable_outputs(session, store, named, reach)
-    references.refer_many(session, reach.own_team_id, RefKind.step, readable)
+    gone = references.hold_outputs(
+        session,
+        store,
+        [ref for record in records.values() for ref in record.outputs.values()],
+        itertools.chain(*readable.values()),
+    )
+    kept = {owner: [d for d in digests if d not in gone] for owner, digests in readable.items()}
+    references.refer_many(session, reach.own_team_id, RefKind.step, kept)

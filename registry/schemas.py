@@ -482,6 +482,7 @@ class RunPublic(Wire):
     created_at: datetime
     ended_at: datetime | None = None
     steps: dict[str, StepRunRecord] = Field(default_factory=dict)
+    pinned: bool = False  # garbage collection keeps its step outputs, logs and cache entries
 
 
 class SweepCreate(Wire):
@@ -505,3 +506,29 @@ class Health(Wire):
     status: str
     version: str
     database: str
+
+
+class GcRequest(Wire):
+    """``POST /gc``: collect blobs unseen for ``grace_seconds`` that nothing refers to."""
+
+    dry_run: bool = False
+    grace_seconds: int = Field(default=24 * 3600, ge=0, le=100 * 365 * 86400)
+
+
+class GcBlob(Wire):
+    sha256: str
+    size: int
+
+
+class GcReport(Wire):
+    """What a collection deleted (or, in a dry run, would delete)."""
+
+    dry_run: bool
+    grace_seconds: int
+    retention_seconds: int | None = None  # the registry's cache retention; None: never
+    expired_cache_entries: int = 0
+    blobs: list[GcBlob] = Field(default_factory=list)
+
+    @property
+    def bytes(self) -> int:
+        return sum(blob.size for blob in self.blobs)

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from modreg.registry.units import parse_duration
 
 ENV_PREFIX = "MODREG_"
 MIB = 1024 * 1024
@@ -30,6 +33,16 @@ class Settings(BaseModel):
     max_upload_bytes: int = Field(default=100 * MIB, ge=1)
     blob_url: str | None = None  # fsspec URL for blobs; default: data_dir/blobs
     access_log: bool = False
+    cache_retention: timedelta | None = None  # cache entries older than this expire; None: never
+
+    @field_validator("cache_retention", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        """``30d``, ``12h``, … as ``modreg gc --grace`` takes them; ``never`` or empty: None."""
+        if isinstance(value, str):
+            text = value.strip().lower()
+            return None if text in ("", "never", "none") else parse_duration(text)
+        return value
 
     @model_validator(mode="after")
     def _default_db(self) -> Settings:

@@ -40,6 +40,11 @@ _DAYS_PER_UNIT = {"d": 1, "w": 7, "y": 365}
 @click.option("--max-upload", type=click.IntRange(1), metavar="MIB", help="Upload limit [100].")
 @click.option("--blob-url", metavar="URL", help="fsspec URL for blobs instead of DIR/blobs.")
 @click.option("--access-log", is_flag=True, default=None, help="Log every request.")
+@click.option(
+    "--cache-retention",
+    metavar="DURATION",
+    help="Cache entries expire after this long, e.g. 90d [never]; `modreg gc` removes them.",
+)
 def server(
     host: str | None,
     port: int | None,
@@ -49,6 +54,7 @@ def server(
     max_upload: int | None,
     blob_url: str | None,
     access_log: bool | None,
+    cache_retention: str | None,
 ) -> None:
     """Run a registry server (SQLite in the data folder unless --db is given).
 
@@ -64,6 +70,7 @@ def server(
     settings = Settings.from_env(
         host=host, port=port, db_url=db_url, data_dir=data_dir, private=private,
         max_upload_bytes=upload, blob_url=blob_url, access_log=access_log,
+        cache_retention=cache_retention,
     )  # fmt: skip
     serve(settings)
 

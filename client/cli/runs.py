@@ -67,6 +67,41 @@ def runs_group() -> None:
     """Pipeline runs and sweeps: list, show, logs, download, clone, compare."""
 
 
+@runs_group.command("pin")
+@click.argument("run_id", metavar="RUN")
+@json_option
+@pass_app
+def runs_pin(app: App, run_id: str, as_json: bool) -> None:
+    """Keep a run's step outputs, logs and cache entries through `modreg gc` (run token).
+
+    \b
+    Example:
+        modreg runs pin r-0123456789ab
+    """
+    _set_pinned(app, run_id, True, as_json)
+
+
+@runs_group.command("unpin")
+@click.argument("run_id", metavar="RUN")
+@json_option
+@pass_app
+def runs_unpin(app: App, run_id: str, as_json: bool) -> None:
+    """Let `modreg gc` treat a pinned run like any other again.
+
+    \b
+    Example:
+        modreg runs unpin r-0123456789ab
+    """
+    _set_pinned(app, run_id, False, as_json)
+
+
+def _set_pinned(app: App, run_id: str, pinned: bool, as_json: bool) -> None:
+    run = app.client.pin_run(run_id, pinned)
+    data = {"run": run.id, "pinned": run.pinned}
+    word = "pinned" if run.pinned else "unpinned"
+    emit(data, as_json, lambda: print_message(f"run {run.id} {word}"))
+
+
 @runs_group.command("list")
 @click.option("--pipeline", help="Only runs of this pipeline.")
 @click.option("--sweep", help="Only runs of this sweep.")

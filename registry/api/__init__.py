@@ -7,9 +7,9 @@ from fastapi import APIRouter
 
 def api_router() -> APIRouter:
     """All routes of the API, to mount under ``/api/v1``."""
-    from modreg.registry.api import accounts, blobs, modules, runs
+    from modreg.registry.api import accounts, blobs, gc, modules, runs
 
     router = APIRouter()
-    for area in (accounts, modules, blobs, runs):
+    for area in (accounts, modules, blobs, runs, gc):
         router.include_router(area.router)
     return router

@@ -2,7 +2,8 @@
 
 An upload streams into the store's temp file, counted against the size limit (413) and
 hashed on the way (422 when the bytes do not match the name); only then does it become
-visible, and only then are its ``Blob`` row and the team's upload reference written: the
+visible, and only then are its ``Blob`` row and the team's upload reference written (the
+row first, locked until the bytes are installed: see ``references.record_upload``): the
 whole bytes are always received and checked, even for a blob stored before, because sending
 them is what proves the team holds them. Who may read a blob is decided by ``BlobReaderDep``
 (``auth.blob_reach`` and ``references.readable``): one it may not read answers 404 on GET
@@ -33,8 +34,12 @@ router = APIRouter()
 
 
 @router.head("/blobs/{sha256}")
-def head_blob(sha256: BlobReaderDep, store: StoreDep) -> Response:
-    size = store.size(sha256)
+def head_blob(sha256: BlobReaderDep, session: SessionDep, store: StoreDep) -> Response:
+    """200 with the size when stored. Finding a blob is an upload's first step (the client
+    skips the PUT): it refreshes the blob's last-seen time, so garbage collection spares it."""
+    gone = references.hold(session, store, [sha256])
+    session.commit()
+    size = None if gone else store.size(sha256)
     if size is None:
         return Response(status_code=404)
     return Response(status_code=200, headers={"Content-Length": str(size)})
@@ -78,6 +83,5 @@ async def put_blob(
     with store.writer(sha256, settings.max_upload_bytes) as writer:
         async for chunk in request.stream():
             writer.write(chunk)
-        size = await run_in_threadpool(writer.commit)
-    await run_in_threadpool(references.record_upload, session, sha256, size, reach)
+        await run_in_threadpool(references.record_upload, session, writer, reach)
     return Response(status_code=200 if held else 201, headers={"X-Modreg-Sha256": sha256})

@@ -76,6 +76,10 @@ async def administering(identity: IdentityDep) -> Reach:
     return auth.administer(identity)
 
 
+async def collecting_garbage(identity: IdentityDep) -> Reach:
+    return auth.collect_garbage(identity)
+
+
 async def publishing(team: str, identity: IdentityDep, settings: SettingsDep) -> Reach:
     """The team named in the path."""
     return auth.publish(identity, team, settings.private)
@@ -135,6 +139,7 @@ async def reading_blob(
 
 
 AdminDep = Annotated[Reach, Depends(administering)]
+CollectorDep = Annotated[Reach, Depends(collecting_garbage)]
 PublisherDep = Annotated[Reach, Depends(publishing)]
 ModuleReaderDep = Annotated[None, Depends(reading_modules)]
 ModuleReachDep = Annotated[Reach, Depends(reaching_modules)]

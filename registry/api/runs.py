@@ -95,6 +95,21 @@ def update_run(run_id: str, body: RunUpdate, session: SessionDep, reach: Recorde
     return runs.update_run(session, run_id, reach, body)
 
 
+@router.put("/runs/{run_id}/pin")
+def pin_run(
+    run_id: str, session: SessionDep, identity: IdentityDep, reach: RecorderDep
+) -> RunPublic:
+    """Keep the run's step outputs, logs and cache entries through garbage collection."""
+    return runs.set_pinned(session, run_id, reach, True, identity)
+
+
+@router.delete("/runs/{run_id}/pin")
+def unpin_run(
+    run_id: str, session: SessionDep, identity: IdentityDep, reach: RecorderDep
+) -> RunPublic:
+    return runs.set_pinned(session, run_id, reach, False, identity)
+
+
 @router.put("/runs/{run_id}/steps/{step}", status_code=204)
 def put_step(
     run_id: str,

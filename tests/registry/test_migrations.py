@@ -166,7 +166,7 @@ def test_a_populated_registry_upgrades_and_stays_usable(
 ) -> None:
     settings, engine, old = old_registry
     prepare(settings, engine)  # what `modreg server` does on start: upgrade with its blob store
-    assert _revision(engine) == "0002"
+    assert _revision(engine) == "0003"
     read, publish, audio = (f"Bearer {SECRETS[k]}" for k in ("read", "publish", "audio"))
     with TestClient(create_app(settings, engine)) as client:
         me = client.get("/api/v1/whoami", headers={"Authorization": read}).json()
@@ -231,3 +231,28 @@ def test_downgrade_turns_run_tokens_into_read_tokens(
     with engine.connect() as conn:
         scopes = conn.execute(sa.text("SELECT scope FROM token ORDER BY id")).scalars().all()
     assert scopes == ["read", "publish", "publish", None, "read"]  # None: the admin token
+
+
+def test_0003_upgrades_a_populated_0002_registry_for_gc(
+    old_registry: tuple[Settings, sa.Engine, Old],
+) -> None:
+    settings, engine, old = old_registry
+    upgrade(engine, "0002", blob_store=LocalBlobStore(settings.data_dir / "blobs"))
+    token_path = prepare(settings, engine)  # to the head, as `modreg server` does
+    assert _revision(engine) == "0003" and token_path is not None
+    with engine.connect() as conn:
+        seen = conn.execute(sa.text("SELECT last_seen, created_at FROM blob")).all()
+        pinned = conn.execute(sa.text("SELECT pinned FROM pipeline_run")).scalars().all()
+    assert seen and all(last == created for last, created in seen), "last seen when created"
+    assert [bool(p) for p in pinned] == [False]
+    admin = {"Authorization": f"Bearer {token_path.read_text().strip()}"}
+    with TestClient(create_app(settings, engine)) as client:
+        report = client.post("/api/v1/gc", json={"grace_seconds": 0}, headers=admin).json()
+        assert report["blobs"] == [], "the archive is a root; blobs without rows are not touched"
+        assert _get(client, f"/api/v1/blobs/{old.archive}", None) == 200
+        pin = client.put(
+            f"/api/v1/runs/{old.run}/pin", headers={"Authorization": f"Bearer {SECRETS['publish']}"}
+        )
+        assert pin.json()["pinned"] is True
+    downgrade(engine, "0002")
+    assert _revision(engine) == "0002"

@@ -267,6 +267,11 @@ EXPECTED: dict[str, list[Case]] = {
     "GET /api/v1/runs": [Case("/api/v1/runs", both(o(401, 200, 200, 200, 200, 200)))],
     "GET /api/v1/runs/{run_id}": [Case("/api/v1/runs/{run}", RUN_READERS)],
     "PATCH /api/v1/runs/{run_id}": [Case("/api/v1/runs/{run}", TEAM_RECORD, {"status": "running"})],
+    "PUT /api/v1/runs/{run_id}/pin": [Case("/api/v1/runs/{run}/pin", TEAM_RECORD)],
+    "DELETE /api/v1/runs/{run_id}/pin": [Case("/api/v1/runs/{run}/pin", TEAM_RECORD)],
+    "POST /api/v1/gc": [
+        Case("/api/v1/gc", both(o(401, 403, 403, 403, 403, 200)), {"dry_run": True})
+    ],
     "PUT /api/v1/runs/{run_id}/steps/{step}": [
         Case("/api/v1/runs/{run}/steps/t", both(o(401, 403, 204, 204, 404, 403)), STEP)
     ],
