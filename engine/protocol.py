@@ -33,6 +33,10 @@ class RegistryProtocol(Protocol):
         """Upload a file whose sha256 is known; a no-op when the blob exists."""
         ...
 
+    def has_blob(self, sha256: str) -> bool:
+        """Whether the registry holds the blob (and the caller may read it)."""
+        ...
+
     def get_blob(self, sha256: str, dest: Path) -> None:
         """Download a blob to ``dest`` (atomically), verifying its sha256."""
         ...

@@ -184,6 +184,10 @@ class StateDir:
     def remember(self, fingerprint: str, entry: CacheEntry) -> None:
         write_json_atomic(self._cache_path(fingerprint), entry.to_json())
 
+    def forget(self, fingerprint: str) -> None:
+        """Drop the local cache entry of a fingerprint (its outputs are gone)."""
+        self._cache_path(fingerprint).unlink(missing_ok=True)
+
     @contextlib.contextmanager
     def step_lock(self, fingerprint: str) -> Iterator[None]:
         """Hold the fingerprint's lock: concurrent runs execute a step at most once."""

@@ -6,11 +6,16 @@ no-change re-run touches no network. Sharing an executed step: its output blobs 
 registry first, then the cache entry, so a teammate who finds the entry finds every blob it
 names. A failure to share never fails the step: the result stays in the local cache, marked
 unshared, and the next run that reuses it tries again.
+
+A hit is only a hit while its outputs exist: a local entry whose blobs are no longer in the
+store (pruned) is dropped, and a registry entry whose blobs are neither here nor in the
+registry (collected, lost) is a miss, so the step executes again instead of failing the run.
 """
 
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from modreg.engine.protocol import RegistryProtocol
@@ -48,7 +53,10 @@ class StepCache:
     def local_hit(self, fingerprint: str) -> CacheEntry | None:
         """The local entry, if every output it names is in the store."""
         entry = self.state.cached(fingerprint)
-        if entry is None or not all(self.store.has_output(r) for r in entry.outputs.values()):
+        if entry is None:
+            return None
+        if not all(self.store.has_output(r) for r in entry.outputs.values()):
+            self.state.forget(fingerprint)  # dangling: its outputs are gone from the store
             return None
         return entry
 
@@ -64,8 +72,29 @@ class StepCache:
         return {
             fp: CacheEntry(outputs=dict(entry.outputs), run_id=entry.run_id, step=entry.step)
             for fp, entry in entries.items()
-            if fp in wanted
+            if fp in wanted and self._outputs_exist(registry, fp, entry.outputs.values())
         }
+
+    def _outputs_exist(
+        self, registry: RegistryProtocol, fingerprint: str, outputs: Iterable[OutputRef]
+    ) -> bool:
+        """Whether every output of a registry entry is here or in the registry (one HEAD
+        each for those not here); an entry whose blobs are gone is a miss."""
+        for ref in outputs:
+            if self.store.has_output(ref):
+                continue
+            try:
+                if registry.has_blob(ref.digest):
+                    continue
+            except Exception as exc:  # noqa: BLE001 - cannot tell: executing is always safe
+                self.warnings.append(f"could not check blob {ref.digest[:12]}: {exc}")
+                return False
+            self.warnings.append(
+                f"cache entry {fingerprint[:12]}: output blob {ref.digest[:12]} is gone "
+                "from the registry; executing the step again"
+            )
+            return False
+        return True
 
     def share(
         self, fingerprint: str, outputs: dict[str, OutputRef], run_id: str | None, step: str
