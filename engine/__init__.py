@@ -33,6 +33,7 @@ from modreg.engine.errors import (
     OfflineError,
     PipelineSpecError,
     Problem,
+    StateBusyError,
     StepFailedError,
 )
 from modreg.engine.executors.base import Executor, JobResult, StepJob
@@ -77,6 +78,7 @@ __all__ = [
     "RunOptions",
     "RunResult",
     "StateDir",
+    "StateBusyError",
     "StepFailedError",
     "StepJob",
     "StepOutput",

@@ -11,6 +11,7 @@
         ├── BlobError
         │   ├── MissingBlobError     a blob is in no store we can reach
         │   └── CorruptBlobError     a blob's bytes do not match its digest (it was dropped)
+        ├── StateBusyError           an engine runs on the state folder (cache prune waits)
         └── StepFailedError          the outputs of a step that did not succeed were asked for
 """
 
@@ -82,6 +83,10 @@ class MissingBlobError(BlobError):
 
 class CorruptBlobError(BlobError):
     """The blob's bytes did not match its digest; it has been dropped."""
+
+
+class StateBusyError(EngineError):
+    """The state folder is in use by a running engine (``modreg cache prune`` refuses)."""
 
 
 class StepFailedError(EngineError):

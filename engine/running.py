@@ -172,7 +172,8 @@ def execute_plan(
     registry = None if options.offline else workspace.registry
     started = start_runs(plan, registry, sweep or len(plan.runs) > 1)
     scheduler = Scheduler(plan, workspace, options, started.run_ids)
-    scheduler.run()
+    with workspace.state.in_use():  # `modreg cache prune` leaves this state alone meanwhile
+        scheduler.run()
     results = _results(scheduler, workspace, started.sweep_id)
     if registry is not None:
         fill_remote_metrics(_metrics_unknown(scheduler, results), registry)

@@ -67,6 +67,7 @@ class SourceCache:
         if dest.is_dir():
             changed = self._changes(sha256)
             if not changed:
+                os.utime(dest)  # used now: `modreg cache prune` removes the least recently used
                 return dest
             what = _what(sha256, label)
             log.warning("%s changed since extraction (%s): extracting again", what, changed[0])

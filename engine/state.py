@@ -35,6 +35,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from modreg.engine.errors import StateBusyError
 from modreg.engine.fingerprint import Fingerprint
 from modreg.registry.schemas import OutputRef, RunStatus, StepRunRecord
 
@@ -195,6 +196,34 @@ class StateDir:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    @contextlib.contextmanager
+    def in_use(self) -> Iterator[None]:
+        """Held (shared) by every running engine: ``modreg cache prune`` waits for none and
+        touches nothing while one runs."""
+        with self._state_lock(fcntl.LOCK_SH):
+            yield
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Held by ``modreg cache prune``; StateBusyError at once if an engine runs here."""
+        busy = f"an engine is running on {self.root}: prune again once it has finished"
+        with self._state_lock(fcntl.LOCK_EX | fcntl.LOCK_NB, busy):
+            yield
+
+    @contextlib.contextmanager
+    def _state_lock(self, mode: int, busy: str = "") -> Iterator[None]:
+        path = self.root / "locks" / "state.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a") as handle:
+            try:
+                fcntl.flock(handle, mode)
+            except BlockingIOError as exc:  # only with LOCK_NB
+                raise StateBusyError(busy) from exc
             try:
                 yield
             finally:

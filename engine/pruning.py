@@ -1,0 +1,131 @@
+"""``modreg cache prune``: bound the engine's local state, least recently used first.
+
+What may go: blobs of the local artifact store (``STATE/store/blobs``) and extracted module
+sources (``STATE/sources/<sha256>/``); everything else in the state folder is small
+(records, logs) or is the registry's to keep. Both are caches: a pruned blob is fetched
+from the registry (or its step executes again) and a pruned source is pulled again; a local
+step-cache entry whose blobs went is dropped at its next lookup (``step_cache``).
+
+When each was last used: a blob's access or modification time, whichever is later; a
+source folder's time, which ``SourceCache.ensure`` refreshes at each use. Items older than
+``older_than`` go; then, while the total is above ``max_size``, the oldest go.
+
+Never what a running engine holds: every run holds the state folder's lock shared
+(``StateDir.in_use``) and a prune takes it exclusively, refusing at once
+(``StateBusyError``) while any engine runs on the folder.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from modreg.engine.state import StateDir
+
+
+@dataclass(frozen=True, kw_only=True)
+class PruneItem:
+    """One blob or source folder of the local state."""
+
+    kind: str  # "blob" or "source"
+    name: str  # its sha256
+    size: int
+    last_used: float  # seconds since the epoch
+    path: Path = field(repr=False)
+
+
+@dataclass(kw_only=True)
+class PruneReport:
+    dry_run: bool
+    removed: list[PruneItem]
+    kept_bytes: int
+
+    @property
+    def freed_bytes(self) -> int:
+        return sum(item.size for item in self.removed)
+
+
+def _used(stat: os.stat_result) -> float:
+    return max(stat.st_atime, stat.st_mtime)
+
+
+def _blobs(state: StateDir) -> list[PruneItem]:
+    items = []
+    for path in (state.store / "blobs").glob("??/*"):
+        stat = path.stat()
+        items.append(
+            PruneItem(
+                kind="blob", name=path.name, size=stat.st_size, last_used=_used(stat), path=path
+            )  # fmt: skip
+        )
+    return items
+
+
+def _folder_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
+
+
+def _sources(state: StateDir) -> list[PruneItem]:
+    if not state.sources.is_dir():
+        return []
+    return [
+        PruneItem(
+            kind="source",
+            name=path.name,
+            size=_folder_size(path),
+            last_used=path.stat().st_mtime,
+            path=path,
+        )  # fmt: skip
+        for path in state.sources.iterdir()
+        if path.is_dir() and not path.name.startswith(".")  # .pull-*: a pull in progress
+    ]
+
+
+def choose(
+    items: list[PruneItem], older_than: timedelta | None, max_size: int | None, now: float
+) -> list[PruneItem]:
+    """What to remove: least recently used first, by age, then until under ``max_size``."""
+    ordered = sorted(items, key=lambda item: (item.last_used, item.name))
+    total = sum(item.size for item in ordered)
+    removed = []
+    for item in ordered:
+        too_old = older_than is not None and item.last_used < now - older_than.total_seconds()
+        too_big = max_size is not None and total > max_size
+        if not (too_old or too_big):
+            break
+        removed.append(item)
+        total -= item.size
+    return removed
+
+
+def _remove(item: PruneItem) -> None:
+    if item.kind == "blob":
+        item.path.unlink(missing_ok=True)
+        return
+    doomed = item.path.with_name(f".prune-{uuid.uuid4().hex}")
+    os.replace(item.path, doomed)  # gone from its name at once, removed at leisure
+    for folder in [doomed, *(p for p in doomed.rglob("*") if p.is_dir() and not p.is_symlink())]:
+        folder.chmod(0o700)  # extracted sources may be read-only
+    shutil.rmtree(doomed)
+
+
+def prune(
+    state: StateDir,
+    older_than: timedelta | None = None,
+    max_size: int | None = None,
+    dry_run: bool = False,
+) -> PruneReport:
+    """Remove the least recently used blobs and sources (see the module docstring)."""
+    with state.exclusive():
+        items = _blobs(state) + _sources(state)
+        removed = choose(items, older_than, max_size, time.time())
+        if not dry_run:
+            for item in removed:
+                _remove(item)
+    kept = sum(item.size for item in items) - sum(item.size for item in removed)
+    return PruneReport(dry_run=dry_run, removed=removed, kept_bytes=kept)
