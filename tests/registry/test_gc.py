@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -290,3 +291,34 @@ def test_gc_during_concurrent_publishes_and_runs_loses_nothing_referenced(
             if ref["type"] == "dir":
                 for member, _size in DirManifest.from_bytes(data).members().values():
                     _download(reg, member)
+
+
+def test_the_gc_and_pin_commands(registry: Registry) -> None:
+    from click.testing import CliRunner
+
+    from modreg.client.cli import cli
+
+    reg = registry
+    orphan = reg.put(reg.unique("orphan"))
+    run_id = reg.run({}, reg.put(reg.unique("a log")))
+    env = {"MODREG_URL": reg.server.url, "XDG_CONFIG_HOME": "/nonexistent"}
+
+    def modreg(token: str, *args: str) -> Any:
+        return CliRunner().invoke(cli, ["--token", token, *args], env=env)
+
+    pinned = modreg(reg.tokens.run, "runs", "pin", run_id, "--json")
+    assert pinned.exit_code == 0, pinned.stderr
+    assert json.loads(pinned.stdout) == {"run": run_id, "pinned": True}
+    refused = modreg(reg.tokens.publish, "gc")
+    assert refused.exit_code == 1
+    assert refused.stderr == "error: garbage collection needs the admin token\n"
+    bad = modreg(reg.server.admin_token, "gc", "--grace", "forever")
+    assert bad.exit_code == 2 and "invalid duration 'forever'" in bad.stderr
+    dry = modreg(reg.server.admin_token, "gc", "--grace", "0s", "--dry-run", "--json")
+    assert dry.exit_code == 0, dry.stderr
+    report = json.loads(dry.stdout)
+    assert (report["dry_run"], report["deleted"]) == (True, 1)
+    assert [b["sha256"] for b in report["blobs"]] == [orphan]
+    done = modreg(reg.server.admin_token, "gc", "--grace", "0s")
+    assert done.exit_code == 0, done.stderr
+    assert done.stdout.startswith("gc deleted 1 blobs")
