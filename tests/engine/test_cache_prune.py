@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from engine_env import EngineEnv
 
 from modreg.client.cli import cli
 from modreg.engine.state import StateDir
@@ -101,3 +102,57 @@ def test_prune_refuses_while_an_engine_runs_on_the_state(state: StateDir, tmp_pa
 def test_prune_usage_errors(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
     code, _, err = _prune(tmp_path, *args)
     assert code == 2 and message in err
+
+
+GATED = """\
+import sys, time
+from pathlib import Path
+args = dict(zip(sys.argv[1::2], sys.argv[2::2]))
+args = {{k.lstrip("-"): v for k, v in args.items()}}
+Path({started!r}).write_text("started")
+deadline = time.monotonic() + 60
+while not Path({go!r}).exists() and time.monotonic() < deadline:
+    time.sleep(0.05)
+Path(args["out"]).write_text(Path(args["raw"]).read_text() + "|gated")
+"""
+
+
+@pytest.mark.slow
+def test_a_running_engine_keeps_prune_away_then_a_pruned_result_comes_back(
+    env: EngineEnv,
+) -> None:
+    started, go = env.root / "started", env.root / "go"
+    script = GATED.format(started=str(started), go=str(go))
+    env.module("gated", inputs={"raw": "file"}, files={"main.py": script})
+    (env.root / "work").mkdir(exist_ok=True)
+    (env.root / "work" / "raw.txt").write_text("raw")
+    pipeline = env.pipeline("name: g\nsteps:\n  g:\n    uses: TEAM/gated@^1\n"
+                            "    inputs: {raw: raw.txt}\n")  # fmt: skip
+    running = env.spawn("run", pipeline, "--json")
+    try:
+        deadline = time.monotonic() + 60
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert started.exists(), "the step started"
+        busy = env.run("cache", "prune", "--max-size", "0")
+        assert busy.exit_code == 1
+        assert busy.stderr.startswith("error: an engine is running on ")
+    finally:
+        go.write_text("go")
+        out, err = running.communicate(timeout=120)
+    assert running.returncode == 0, err
+    first = json.loads(out)["steps"]["g"]
+
+    pruned = env.run("cache", "prune", "--max-size", "0", "--json")
+    assert pruned.exit_code == 0, pruned.stderr
+    removed = {item["name"] for item in json.loads(pruned.stdout)["removed"]}
+    assert first["outputs"]["out"] in removed
+    again = env.run("run", pipeline, "--json")
+    assert again.exit_code == 0, again.stderr
+    step = json.loads(again.stdout)["steps"]["g"]
+    assert step["status"] == "reused", "the registry still holds the result"
+    downloaded = env.run(
+        "runs", "download", json.loads(again.stdout)["run"], "--to", env.root / "dl"
+    )
+    assert downloaded.exit_code == 0, downloaded.stderr
+    assert (env.root / "dl" / "g" / "out").read_text() == "raw|gated"
