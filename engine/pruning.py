@@ -1,7 +1,8 @@
 """``modreg cache prune``: bound the engine's local state, least recently used first.
 
 What may go: blobs of the local artifact store (``STATE/store/blobs``) and extracted module
-sources (``STATE/sources/<sha256>/``); everything else in the state folder is small
+sources (``STATE/sources/<sha256>/``, with the record and archive copy kept beside it, and
+any folder an interrupted engine set aside); everything else in the state folder is small
 (records, logs) or is the registry's to keep. Both are caches: a pruned blob is fetched
 from the registry (or its step executes again) and a pruned source is pulled again; a local
 step-cache entry whose blobs went is dropped at its next lookup (``step_cache``).
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from modreg.engine.sources import SourceCache
 from modreg.engine.state import StateDir
 
 
@@ -70,14 +72,20 @@ def _folder_size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
 
 
+def _kept_size(cache: SourceCache, sha256: str) -> int:
+    return sum(path.stat().st_size for path in cache.kept_files(sha256) if path.is_file())
+
+
 def _sources(state: StateDir) -> list[PruneItem]:
+    """Each archive's folder, with its record and archive copy (see ``SourceCache``)."""
     if not state.sources.is_dir():
         return []
+    cache = SourceCache(state.sources, None)
     return [
         PruneItem(
             kind="source",
             name=path.name,
-            size=_folder_size(path),
+            size=_folder_size(path) + _kept_size(cache, path.name),
             last_used=path.stat().st_mtime,
             path=path,
         )  # fmt: skip
@@ -103,15 +111,28 @@ def choose(
     return removed
 
 
-def _remove(item: PruneItem) -> None:
-    if item.kind == "blob":
-        item.path.unlink(missing_ok=True)
-        return
-    doomed = item.path.with_name(f".prune-{uuid.uuid4().hex}")
-    os.replace(item.path, doomed)  # gone from its name at once, removed at leisure
+def _remove_folder(path: Path) -> None:
+    doomed = path.with_name(f".prune-{uuid.uuid4().hex}")
+    os.replace(path, doomed)  # gone from its name at once, removed at leisure
     for folder in [doomed, *(p for p in doomed.rglob("*") if p.is_dir() and not p.is_symlink())]:
         folder.chmod(0o700)  # extracted sources may be read-only
     shutil.rmtree(doomed)
+
+
+def _remove(item: PruneItem, cache: SourceCache) -> None:
+    if item.kind == "blob":
+        item.path.unlink(missing_ok=True)
+        return
+    _remove_folder(item.path)  # the folder first: without it, the kept files serve nothing
+    for path in cache.kept_files(item.name):
+        path.unlink(missing_ok=True)
+
+
+def _remove_leftovers(cache: SourceCache) -> None:
+    """Folders an interrupted engine set aside: nothing uses them, whatever the limits."""
+    for path in cache.leftovers():
+        if path.is_dir() and not path.is_symlink():
+            _remove_folder(path)
 
 
 def prune(
@@ -121,11 +142,13 @@ def prune(
     dry_run: bool = False,
 ) -> PruneReport:
     """Remove the least recently used blobs and sources (see the module docstring)."""
+    cache = SourceCache(state.sources, None)
     with state.exclusive():
         items = _blobs(state) + _sources(state)
         removed = choose(items, older_than, max_size, time.time())
         if not dry_run:
+            _remove_leftovers(cache)
             for item in removed:
-                _remove(item)
+                _remove(item, cache)
     kept = sum(item.size for item in items) - sum(item.size for item in removed)
     return PruneReport(dry_run=dry_run, removed=removed, kept_bytes=kept)

@@ -57,6 +57,17 @@ class SourceCache:
     def _archive_path(self, sha256: str) -> Path:
         return self.root / f"{sha256}.tar.gz"
 
+    def kept_files(self, sha256: str) -> list[Path]:
+        """The files kept beside an archive's folder: its record and its archive copy."""
+        return [self._record_path(sha256), self._archive_path(sha256)]
+
+    def leftovers(self) -> list[Path]:
+        """Folders set aside (``.stale-*``) or being removed (``.prune-*``) by an interrupted
+        process: never used again. A ``.pull-*`` folder may be a pull in progress."""
+        if not self.root.is_dir():
+            return []
+        return [p for p in self.root.iterdir() if p.name.startswith((".stale-", ".prune-"))]
+
     def has(self, sha256: str) -> bool:
         return self.path(sha256).is_dir()
 

@@ -76,6 +76,26 @@ def test_prune_by_age_then_by_size_least_recently_used_first(
     assert store.has_blob(recent) and fresh_source.exists()
 
 
+def test_a_pruned_source_takes_its_record_and_archive_copy_and_leftovers_go(
+    state: StateDir, tmp_path: Path
+) -> None:
+    sha = "s" * 64
+    _source(state, sha, 100, days_ago=40)
+    kept = [state.sources / f"{sha}.files.json", state.sources / f"{sha}.tar.gz"]
+    for path in kept:
+        path.write_bytes(b"k" * 50)
+    stale = _source(state, f".stale-{'u' * 64}-0123abcd", 10, days_ago=0)
+    pulling = _source(state, ".pull-inprogress", 10, days_ago=0)
+
+    code, out, err = _prune(tmp_path, "--older-than", "30d", "--json")
+    assert code == 0, err
+    [removed] = json.loads(out)["removed"]
+    assert (removed["name"], removed["size"]) == (sha, 200)
+    assert not any(path.exists() for path in [state.sources / sha, *kept])
+    assert not stale.exists(), "a folder an interrupted engine set aside is never used again"
+    assert pulling.exists(), "a pull may be in progress"
+
+
 def test_prune_refuses_while_an_engine_runs_on_the_state(state: StateDir, tmp_path: Path) -> None:
     blob = _blob(state, b"held", days_ago=90)
     with state.in_use():  # what every `modreg run` holds while it runs
