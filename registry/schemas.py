@@ -195,6 +195,8 @@ class Manifest(Wire):
     allow_reuse: bool = True
     timeout: float | None = None
     retries: int = 0
+    # names of the caller's variables the step receives (values are never stored anywhere)
+    env: list[str] = Field(default_factory=list)
 
 
 # --- teams and tokens ---------------------------------------------------------------

@@ -9,6 +9,7 @@ are imported inside the commands, so ``modreg --help`` stays fast.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,7 +51,8 @@ def _workspace(app: App, store_url: str | None, jobs: int | None, offline: bool)
     state = StateDir(engine_state_dir())
     store = FsspecArtifactStore(store_url) if store_url else LocalArtifactStore(state.store)
     registry = None if offline else app.client
-    return Workspace(state, store, LocalExecutor(jobs), registry)
+    # the steps' share of the caller's environment is chosen by the engine (scrubbed)
+    return Workspace(state, store, LocalExecutor(jobs), registry, caller_env=dict(os.environ))
 
 
 # --- lock ---------------------------------------------------------------------------------
