@@ -47,6 +47,8 @@ from modreg.registry.errors import (
 from modreg.registry.schemas import (
     CacheEntryCreate,
     CacheEntryPublic,
+    CacheEvicted,
+    CacheEviction,
     CacheLookup,
     CacheLookupResult,
     DefaultVersion,
@@ -451,6 +453,12 @@ class RegistryClient:
         return self._model(
             CacheEntryPublic, "PUT", f"/cache/{quote(fingerprint, safe='')}", json=body
         )
+
+    def evict_cache(self, eviction: CacheEviction) -> list[CacheEntryPublic]:
+        """Drop cache entries (a publish token of the team, or the admin); the evicted ones."""
+        body = eviction.model_dump(mode="json", exclude_none=True)
+        answer = self._model(CacheEvicted, "POST", "/cache/evict", json=body, idempotent=False)
+        return answer.evicted
 
     def create_sweep(self, sweep: SweepCreate) -> SweepPublic:
         body = sweep.model_dump(mode="json")

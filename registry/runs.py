@@ -8,8 +8,13 @@ answered as unknown. Cache entries and step runs refer to the blobs they name
 
 Cache entries are write-once: the first writer of a ``(team, fingerprint)`` wins and later
 writers get the stored entry back, so two runs that computed the same step agree on one
-result. A step record is an upsert keyed by ``(run, step)``, so the engine may report a step
-as often as it likes.
+result. A wrong (poisoned) one is removed by eviction — named fingerprints, or every entry
+a step of a module version produced (found through the team's step records, which name the
+module version and the fingerprint of each step) — with an audit event per entry; the next
+writer of the fingerprint wins again.
+
+A step record is an upsert keyed by ``(run, step)``, so the engine may report a step as often
+as it likes.
 """
 
 from __future__ import annotations
@@ -21,15 +26,16 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, delete, select
 
 from modreg.registry import references
 from modreg.registry.auth import Identity, Reach
 from modreg.registry.blobs import BlobStore
-from modreg.registry.db import insert_ignore
+from modreg.registry.db import audit, get_team, insert_ignore
 from modreg.registry.errors import (
     ConflictError,
     InvalidInputError,
+    UnknownCacheEntryError,
     UnknownRunError,
     UnknownSweepError,
 )
@@ -42,9 +48,12 @@ from modreg.registry.models import (
     Team,
     utcnow,
 )
+from modreg.registry.names import check_module_name
 from modreg.registry.schemas import (
     CacheEntryCreate,
     CacheEntryPublic,
+    CacheEvicted,
+    CacheEviction,
     CacheLookupResult,
     OutputRef,
     RunCreate,
@@ -55,6 +64,7 @@ from modreg.registry.schemas import (
     SweepCreate,
     SweepPublic,
 )
+from modreg.registry.versioning import canonical_version
 
 _FINGERPRINT = re.compile(r"^[0-9A-Za-z._:-]{1,128}$")
 _STEP = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
@@ -121,6 +131,84 @@ def put_cache(
         references.refer(session, team_id, RefKind.cache, entry.id, digests)
     session.commit()
     return _entry_public(entry, _team_name(session, team_id))
+
+
+def _evicted_teams(session: Session, reach: Reach) -> int | None:
+    """The one team whose cache an eviction may touch; None for every team's."""
+    if reach.every_team:
+        return None
+    if reach.team_id is not None:
+        return reach.team_id
+    assert reach.team is not None, "evict_cache gave a reach of no team"
+    team = get_team(session, reach.team)
+    assert team.id is not None
+    return team.id
+
+
+def _entries_of_version(
+    session: Session, team_id: int | None, module: str, version: str
+) -> list[CacheEntry]:
+    """Entries a step of ``module@version`` produced: the team's step records say which."""
+    check_module_name(module)
+    version = canonical_version(version)
+    stmt = (
+        select(CacheEntry, StepRun.record)
+        .join(StepRun, col(StepRun.fingerprint) == col(CacheEntry.fingerprint))
+        .join(PipelineRun, col(PipelineRun.id) == col(StepRun.run_id))
+        .where(col(PipelineRun.team_id) == col(CacheEntry.team_id))
+    )
+    if team_id is not None:
+        stmt = stmt.where(CacheEntry.team_id == team_id)
+    found = {
+        entry.id: entry
+        for entry, record in session.exec(stmt)
+        if record.get("module") == module and record.get("version") == version
+    }
+    return list(found.values())
+
+
+def _entries_to_evict(
+    session: Session, team_id: int | None, body: CacheEviction
+) -> list[CacheEntry]:
+    if bool(body.fingerprints) == (body.module is not None or body.version is not None):
+        raise InvalidInputError("evict named fingerprints, or a module and version: one of them")
+    if body.module is not None or body.version is not None:
+        if body.module is None or body.version is None:
+            raise InvalidInputError("evicting a module's entries needs its module and version")
+        return _entries_of_version(session, team_id, body.module, body.version)
+    for fingerprint in body.fingerprints:
+        _check(_FINGERPRINT, fingerprint, "fingerprint")
+    stmt = select(CacheEntry).where(col(CacheEntry.fingerprint).in_(body.fingerprints))
+    if team_id is not None:
+        stmt = stmt.where(CacheEntry.team_id == team_id)
+    return list(session.exec(stmt))
+
+
+def _nothing_to_evict(session: Session, team_id: int | None, body: CacheEviction) -> str:
+    whose = f"team {_team_name(session, team_id)!r}" if team_id is not None else "no team"
+    if body.module is not None:
+        return f"{whose} has no cache entry of {body.module}@{body.version}"
+    return f"{whose} has no cache entry {', '.join(body.fingerprints)}"
+
+
+def evict_cache(session: Session, who: Identity, reach: Reach, body: CacheEviction) -> CacheEvicted:
+    """Delete the matching entries of the teams in reach (and their blob references)."""
+    team_id = _evicted_teams(session, reach)
+    entries = _entries_to_evict(session, team_id, body)
+    if not entries:
+        raise UnknownCacheEntryError(_nothing_to_evict(session, team_id, body))
+    evicted = [_entry_public(entry, _team_name(session, entry.team_id)) for entry in entries]
+    ids = [entry.id for entry in entries if entry.id is not None]
+    references.forget(session, RefKind.cache, ids)
+    for start in range(0, len(ids), 500):
+        session.execute(delete(CacheEntry).where(col(CacheEntry.id).in_(ids[start : start + 500])))
+    for entry in evicted:
+        detail = {"run_id": entry.run_id, "step": entry.step}
+        if body.module is not None:
+            detail["module"] = f"{body.module}@{canonical_version(body.version or '')}"
+        audit(session, who, "cache.evict", f"cache {entry.team}/{entry.fingerprint}", **detail)
+    session.commit()
+    return CacheEvicted(evicted=evicted)
 
 
 # --- sweeps ----------------------------------------------------------------------------

@@ -411,6 +411,21 @@ class CacheLookupResult(Wire):
     entries: dict[str, CacheEntryPublic]  # only the fingerprints that have an entry
 
 
+class CacheEviction(Wire):
+    """Which cache entries to evict: named ``fingerprints``, or every entry a step of
+    ``module`` (``team/name``) at ``version`` produced. ``team``: whose cache (a team
+    token's own by default; for the admin, the one named, else every team's)."""
+
+    team: str | None = Field(default=None, max_length=SHORT_TEXT)
+    fingerprints: list[str] = Field(default_factory=list, max_length=1000)
+    module: str | None = Field(default=None, max_length=SHORT_TEXT)
+    version: str | None = Field(default=None, max_length=VERSION_TEXT)
+
+
+class CacheEvicted(Wire):
+    evicted: list[CacheEntryPublic]
+
+
 class RunStatus(WireEnum):
     pending = "pending"
     running = "running"

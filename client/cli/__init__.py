@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from modreg.client.cli import module_commands, pipelines, registry_commands
+from modreg.client.cli import cache_commands, module_commands, pipelines, registry_commands
 from modreg.client.cli.context import App
 from modreg.registry.compatibility import API_LEVEL, VERSION
 from modreg.registry.errors import ModregError
@@ -69,6 +69,7 @@ def cli(ctx: click.Context, registry: str | None, token: str | None, debug: bool
 registry_commands.register(cli)
 module_commands.register(cli)
 pipelines.register(cli)
+cache_commands.register(cli)
 
 
 def main() -> None:

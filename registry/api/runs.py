@@ -2,7 +2,7 @@
 
 All of it belongs to a team: any token of the team reads it (``CacheReaderDep``,
 ``RunReaderDep``; the admin reads every team's runs), a run or publish token records it
-(``RecorderDep``).
+(``RecorderDep``), a publish token (or the admin) evicts cache entries (``CacheEvictorDep``).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Response
 
 from modreg.registry import runs
 from modreg.registry.api.deps import (
+    CacheEvictorDep,
     CacheReaderDep,
     IdentityDep,
     RecorderDep,
@@ -23,6 +24,7 @@ from modreg.registry.api.deps import (
 from modreg.registry.schemas import (
     CacheEntryCreate,
     CacheEntryPublic,
+    CacheEvicted,
     CacheLookup,
     CacheLookupResult,
     RunCreate,
@@ -42,6 +44,15 @@ def lookup_cache(
     body: CacheLookup, session: SessionDep, reach: CacheReaderDep
 ) -> CacheLookupResult:
     return runs.lookup_cache(session, reach, body.fingerprints)
+
+
+@router.post("/cache/evict")
+def evict_cache(
+    eviction: CacheEvictorDep, session: SessionDep, identity: IdentityDep
+) -> CacheEvicted:
+    """Drop cache entries (a poisoned result); the next run of those steps executes them."""
+    reach, body = eviction
+    return runs.evict_cache(session, identity, reach, body)
 
 
 @router.put("/cache/{fingerprint}")
