@@ -61,6 +61,7 @@ from modreg.registry.schemas import (
     ResolveResponse,
     RunCreate,
     RunPublic,
+    RunUpdate,
     Scope,
     StatusChange,
     StepRunBatch,
@@ -480,6 +481,11 @@ class RegistryClient:
 
     def get_run(self, run_id: str) -> RunPublic:
         return self._model(RunPublic, "GET", f"/runs/{quote(run_id, safe='')}")
+
+    def update_run(self, run_id: str, update: RunUpdate) -> RunPublic:
+        body = update.model_dump(mode="json")
+        path = f"/runs/{quote(run_id, safe='')}"
+        return self._model(RunPublic, "PATCH", path, json=body, idempotent=True)
 
     def record_steps(self, run_id: str, batch: StepRunBatch) -> None:
         """Every step of a run in one request (idempotent upserts)."""

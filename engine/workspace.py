@@ -36,6 +36,7 @@ class RunOptions:
     no_reuse: bool = False
     regenerate: frozenset[str] = frozenset()
     offline: bool = False
+    heartbeat_seconds: float = 30.0  # how often a running run tells the registry it lives
 
 
 @dataclass

@@ -225,6 +225,7 @@ class PipelineRun(SQLModel, table=True):
     created_by: int | None = Field(default=None, foreign_key="token.id")
     created_at: datetime = _when(default_factory=utcnow, index=True)
     ended_at: datetime | None = _when(default=None)
+    heartbeat_at: datetime | None = _when(default=None)  # the engine's last word; None: created_at
 
 
 class StepRun(SQLModel, table=True):

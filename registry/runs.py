@@ -14,7 +14,10 @@ module version and the fingerprint of each step) — with an audit event per ent
 writer of the fingerprint wins again.
 
 A step record is an upsert keyed by ``(run, step)``, so the engine may report a step as often
-as it likes.
+as it likes. Every write to a run (its update, its steps) is a heartbeat: a run still
+``running`` whose last heartbeat is older than the registry's ``run_heartbeat_timeout`` is
+answered ``abandoned`` — computed on read, so no sweeper process is needed and every replica
+agrees; the engine's next run from the same state folder then stores it (``RunUpdate``).
 """
 
 from __future__ import annotations
@@ -270,8 +273,22 @@ def _steps_of(session: Session, run_ids: Iterable[str]) -> dict[str, dict[str, S
     return steps
 
 
+def _shown_status(run: PipelineRun, timeout: timedelta | None) -> RunStatus:
+    """The run's status, ``abandoned`` for a running one whose heartbeat is older than
+    ``timeout`` (None: a run just written to, which cannot be)."""
+    status = RunStatus(run.status)
+    last = run.heartbeat_at or run.created_at
+    if status == RunStatus.running and timeout is not None and last < utcnow() - timeout:
+        return RunStatus.abandoned
+    return status
+
+
 def _run_public(
-    run: PipelineRun, team: str, steps: dict[str, StepRunRecord], full: bool = True
+    run: PipelineRun,
+    team: str,
+    steps: dict[str, StepRunRecord],
+    timeout: timedelta | None,
+    full: bool = True,
 ) -> RunPublic:
     return RunPublic(
         id=run.id,
@@ -279,12 +296,13 @@ def _run_public(
         pipeline=run.pipeline,
         sweep_id=run.sweep_id,
         variant=run.variant,
-        status=RunStatus(run.status),
+        status=_shown_status(run, timeout),
         error=run.error,
         spec=run.spec if full else {},
         lock=run.lock if full else {},
         created_at=run.created_at,
         ended_at=run.ended_at,
+        heartbeat_at=run.heartbeat_at or run.created_at,
         steps=steps,
     )
 
@@ -301,6 +319,7 @@ def _new_run(who: Identity, team_id: int, body: RunCreate, created: datetime) ->
         id=f"r-{secrets.token_hex(6)}", team_id=team_id, pipeline=body.pipeline,
         sweep_id=body.sweep_id, variant=body.variant, spec=body.spec, lock=body.lock,
         status=RunStatus.running.value, created_by=who.token_id, created_at=created,
+        heartbeat_at=created,
     )  # fmt: skip
 
 
@@ -312,17 +331,25 @@ def create_run(session: Session, who: Identity, reach: Reach, body: RunCreate) -
     session.add(run)
     session.commit()
     session.refresh(run)
-    return _run_public(run, _team_name(session, team_id), {})
+    return _run_public(run, _team_name(session, team_id), {}, None)
 
 
-def get_run(session: Session, run_id: str, reach: Reach) -> RunPublic:
+def get_run(
+    session: Session, run_id: str, reach: Reach, timeout: timedelta | None = None
+) -> RunPublic:
+    """The run with its steps; ``timeout``: the registry's heartbeat timeout."""
     run = _get_run(session, run_id, reach)
     steps = _steps_of(session, [run.id]).get(run.id, {})
-    return _run_public(run, _team_name(session, run.team_id), steps)
+    return _run_public(run, _team_name(session, run.team_id), steps, timeout)
 
 
 def list_runs(
-    session: Session, reach: Reach, sweep: str | None, pipeline: str | None, limit: int
+    session: Session,
+    reach: Reach,
+    sweep: str | None,
+    pipeline: str | None,
+    limit: int,
+    timeout: timedelta | None = None,
 ) -> list[RunPublic]:
     """Newest first, with steps, without the spec and lock bodies."""
     stmt = select(PipelineRun, Team.name).join(Team)
@@ -335,7 +362,9 @@ def list_runs(
     stmt = stmt.order_by(col(PipelineRun.created_at).desc(), col(PipelineRun.id)).limit(limit)
     rows = list(session.exec(stmt))
     steps = _steps_of(session, [run.id for run, _ in rows])
-    return [_run_public(run, team, steps.get(run.id, {}), full=False) for run, team in rows]
+    return [
+        _run_public(run, team, steps.get(run.id, {}), timeout, full=False) for run, team in rows
+    ]
 
 
 def _apply_update(run: PipelineRun, body: RunUpdate) -> None:
@@ -343,9 +372,11 @@ def _apply_update(run: PipelineRun, body: RunUpdate) -> None:
     run.error = body.error
     finished = body.status not in (RunStatus.pending, RunStatus.running)
     run.ended_at = body.ended_at or (utcnow() if finished else None)
+    run.heartbeat_at = utcnow()
 
 
 def update_run(session: Session, run_id: str, reach: Reach, body: RunUpdate) -> RunPublic:
+    """Set the run's status (``running`` again is the engine's heartbeat)."""
     run = _get_run(session, run_id, reach)
     _apply_update(run, body)
     session.add(run)
@@ -372,7 +403,8 @@ def put_steps(
     for _attempt in range(3):
         if finish is not None:
             _apply_update(run, finish)
-            session.add(run)
+        run.heartbeat_at = utcnow()
+        session.add(run)
         rows = _upsert_steps(session, run_id, records)
         try:
             session.flush()

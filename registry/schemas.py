@@ -432,6 +432,9 @@ class RunStatus(WireEnum):
     succeeded = "succeeded"
     failed = "failed"
     cancelled = "cancelled"
+    # the engine stopped heartbeating while the run was running (killed, or its registry went
+    # away): as read once the heartbeat timeout passed, and as stored once a later run closed it
+    abandoned = "abandoned"
 
 
 class StepStatus(WireEnum):
@@ -498,6 +501,7 @@ class RunPublic(Wire):
     lock: dict[str, Any] = Field(default_factory=dict)
     created_at: datetime
     ended_at: datetime | None = None
+    heartbeat_at: datetime | None = None
     steps: dict[str, StepRunRecord] = Field(default_factory=dict)
 
 

@@ -30,6 +30,9 @@ class Settings(BaseModel):
     max_upload_bytes: int = Field(default=100 * MIB, ge=1)
     blob_url: str | None = None  # fsspec URL for blobs; default: data_dir/blobs
     access_log: bool = False
+    # a running run whose engine sent nothing for this long reads ``abandoned`` (the engine
+    # heartbeats every 30 s by default: ten missed beats)
+    run_heartbeat_timeout: float = Field(default=300.0, gt=0)
 
     @model_validator(mode="after")
     def _default_db(self) -> Settings:

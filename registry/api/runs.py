@@ -7,6 +7,7 @@ All of it belongs to a team: any token of the team reads it (``CacheReaderDep``,
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
@@ -19,6 +20,7 @@ from modreg.registry.api.deps import (
     RecorderDep,
     RunReaderDep,
     SessionDep,
+    SettingsDep,
     StoreDep,
 )
 from modreg.registry.schemas import (
@@ -35,6 +37,7 @@ from modreg.registry.schemas import (
     SweepCreate,
     SweepPublic,
 )
+from modreg.registry.settings import Settings
 
 router = APIRouter()
 
@@ -66,6 +69,10 @@ def put_cache(
     return runs.put_cache(session, store, reach, fingerprint, body)
 
 
+def _heartbeat_timeout(settings: Settings) -> timedelta:
+    return timedelta(seconds=settings.run_heartbeat_timeout)
+
+
 @router.post("/sweeps", status_code=201)
 def create_sweep(
     body: SweepCreate, session: SessionDep, identity: IdentityDep, reach: RecorderDep
@@ -89,16 +96,20 @@ def create_run(
 def list_runs(
     session: SessionDep,
     reach: RunReaderDep,
+    settings: SettingsDep,
     sweep: str | None = None,
     pipeline: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> list[RunPublic]:
-    return runs.list_runs(session, reach, sweep, pipeline, limit)
+    return runs.list_runs(session, reach, sweep, pipeline, limit, _heartbeat_timeout(settings))
 
 
 @router.get("/runs/{run_id}")
-def get_run(run_id: str, session: SessionDep, reach: RunReaderDep) -> RunPublic:
-    return runs.get_run(session, run_id, reach)
+def get_run(
+    run_id: str, session: SessionDep, reach: RunReaderDep, settings: SettingsDep
+) -> RunPublic:
+    """The run; a running one whose engine stopped heartbeating reads ``abandoned``."""
+    return runs.get_run(session, run_id, reach, _heartbeat_timeout(settings))
 
 
 @router.patch("/runs/{run_id}")
