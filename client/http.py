@@ -47,6 +47,8 @@ from modreg.registry.errors import (
 from modreg.registry.schemas import (
     CacheEntryCreate,
     CacheEntryPublic,
+    CacheEvicted,
+    CacheEviction,
     CacheLookup,
     CacheLookupResult,
     DefaultVersion,
@@ -61,6 +63,7 @@ from modreg.registry.schemas import (
     ResolveResponse,
     RunCreate,
     RunPublic,
+    RunUpdate,
     Scope,
     StatusChange,
     StepRunBatch,
@@ -454,6 +457,12 @@ class RegistryClient:
             CacheEntryPublic, "PUT", f"/cache/{quote(fingerprint, safe='')}", json=body
         )
 
+    def evict_cache(self, eviction: CacheEviction) -> list[CacheEntryPublic]:
+        """Drop cache entries (a publish token of the team, or the admin); the evicted ones."""
+        body = eviction.model_dump(mode="json", exclude_none=True)
+        answer = self._model(CacheEvicted, "POST", "/cache/evict", json=body, idempotent=False)
+        return answer.evicted
+
     def create_sweep(self, sweep: SweepCreate) -> SweepPublic:
         body = sweep.model_dump(mode="json")
         return self._model(SweepPublic, "POST", "/sweeps", json=body, idempotent=False)
@@ -485,6 +494,11 @@ class RegistryClient:
         """Delete (``dry_run``: list) the registry's blobs nothing refers to (the admin only)."""
         body = GcRequest(dry_run=dry_run, grace_seconds=grace_seconds).model_dump(mode="json")
         return self._model(GcReport, "POST", "/gc", json=body, idempotent=dry_run)
+
+    def update_run(self, run_id: str, update: RunUpdate) -> RunPublic:
+        body = update.model_dump(mode="json")
+        path = f"/runs/{quote(run_id, safe='')}"
+        return self._model(RunPublic, "PATCH", path, json=body, idempotent=True)
 
     def record_steps(self, run_id: str, batch: StepRunBatch) -> None:
         """Every step of a run in one request (idempotent upserts)."""

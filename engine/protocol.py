@@ -16,6 +16,7 @@ from modreg.registry.schemas import (
     Resolution,
     RunCreate,
     RunPublic,
+    RunUpdate,
     StepRunBatch,
     SweepCreate,
     SweepPublic,
@@ -54,3 +55,7 @@ class RegistryProtocol(Protocol):
         ...
 
     def get_run(self, run_id: str) -> RunPublic: ...
+
+    def update_run(self, run_id: str, update: RunUpdate) -> RunPublic:
+        """Set a run's status: ``running`` again is a heartbeat; ``abandoned`` closes it."""
+        ...

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from modreg.engine.digests import DigestCache
+from modreg.engine.heartbeat import Heartbeat, OpenRuns, close_stale_runs, open_runs
 from modreg.engine.lock import read_pipeline_lock, write_lock
 from modreg.engine.plan import Plan, build_plan
 from modreg.engine.protocol import RegistryProtocol
@@ -165,15 +166,41 @@ def _metrics_unknown(scheduler: Scheduler, results: list[RunResult]) -> list[Ste
     ]
 
 
+def _hold_and_close(
+    plan: Plan,
+    run_ids: list[str],
+    markers: OpenRuns,
+    workspace: Workspace,
+    registry: RegistryProtocol,
+) -> list[str]:
+    """Mark our runs open (``heartbeat``); close earlier runs of these pipelines whose
+    engine died. Warnings for those that could not be closed."""
+    for run, run_id in zip(plan.runs, run_ids, strict=True):
+        markers.hold(run_id, run.pipeline.name)
+    pipelines = {run.pipeline.name for run in plan.runs}
+    return close_stale_runs(workspace.state, registry, pipelines, closer=run_ids[0])
+
+
 def execute_plan(
     plan: Plan, workspace: Workspace, options: RunOptions, sweep: bool = False
 ) -> list[RunResult]:
     """Record (as one sweep when ``sweep``), schedule and finish every run of ``plan``."""
     registry = None if options.offline else workspace.registry
     started = start_runs(plan, registry, sweep or len(plan.runs) > 1)
+    markers = open_runs(workspace.state)
     scheduler = Scheduler(plan, workspace, options, started.run_ids)
-    with workspace.state.in_use():  # `modreg cache prune` leaves this state alone meanwhile
-        scheduler.run()
+    heartbeat = None
+    if registry is not None:
+        closing = _hold_and_close(plan, started.run_ids, markers, workspace, registry)
+        scheduler.warnings += closing
+        heartbeat = Heartbeat(registry, started.run_ids, options.heartbeat_seconds)
+        heartbeat.start()
+    try:
+        with workspace.state.in_use():  # `modreg cache prune` leaves this state alone meanwhile
+            scheduler.run()
+    finally:
+        if heartbeat is not None:
+            heartbeat.stop()
     results = _results(scheduler, workspace, started.sweep_id)
     if registry is not None:
         fill_remote_metrics(_metrics_unknown(scheduler, results), registry)
@@ -182,6 +209,7 @@ def execute_plan(
     if registry is None:
         return results
     recorded = record_runs(results, registry)
+    markers.release(recorded)
     for result in results:
         result.local = result.run_id not in recorded
         save_local(result, started, workspace.state, recorded=not result.local)

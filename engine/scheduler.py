@@ -45,6 +45,7 @@ from typing import Any
 
 from modreg.engine.errors import BlobError, MissingBlobError
 from modreg.engine.executors.base import JobContext, JobResult, StepJob
+from modreg.engine.executors.environment import passed_environment
 from modreg.engine.fingerprint import Fingerprint, explain_change
 from modreg.engine.plan import Plan, StepNode, Upstream
 from modreg.engine.protocol import RegistryProtocol
@@ -310,6 +311,7 @@ class Scheduler:
             outputs=outputs,
             optional_outputs=optional,
             timeout=node.timeout,
+            env=passed_environment(self.ws.caller_env, manifest.env),
             log_path=log_path,
         )
 

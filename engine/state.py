@@ -185,9 +185,14 @@ class StateDir:
     def remember(self, fingerprint: str, entry: CacheEntry) -> None:
         write_json_atomic(self._cache_path(fingerprint), entry.to_json())
 
-    def forget(self, fingerprint: str) -> None:
-        """Drop the local cache entry of a fingerprint (its outputs are gone)."""
-        self._cache_path(fingerprint).unlink(missing_ok=True)
+    def forget(self, fingerprint: str) -> bool:
+        """Drop the local cache entry of a fingerprint (evicted, or its outputs are gone);
+        False if there was none."""
+        try:
+            self._cache_path(fingerprint).unlink()
+        except FileNotFoundError:
+            return False
+        return True
 
     @contextlib.contextmanager
     def step_lock(self, fingerprint: str) -> Iterator[None]:

@@ -1,15 +1,22 @@
 """The step cache: fingerprint -> outputs, on this machine first, then the team's registry.
 
 Looking up: the local cache (the state dir) answers first, and only for entries whose
-outputs are all in the artifact store; the misses go to the registry in ONE bulk call, so a
-no-change re-run touches no network. Sharing an executed step: its output blobs go to the
-registry first, then the cache entry, so a teammate who finds the entry finds every blob it
-names. A failure to share never fails the step: the result stays in the local cache, marked
-unshared, and the next run that reuses it tries again.
+outputs are all in the artifact store; the misses go to the registry in ONE bulk call.
+A local entry that the registry shares (``shared``) is asked about in that same call: one the
+registry no longer holds was evicted (``modreg cache evict``, a poisoned result), so it is
+dropped here too and the step executes. An unreachable registry keeps every local entry
+(the run does not depend on it). The price: a no-change re-run makes one lookup call per
+level of the graph, where it made none (a chain of 20: 20 calls, ~17 ms each on loopback
+on a loaded 2-core machine; measured for issue 8).
 
 A hit is only a hit while its outputs exist: a local entry whose blobs are no longer in the
 store (pruned) is dropped, and a registry entry whose blobs are neither here nor in the
 registry (collected, lost) is a miss, so the step executes again instead of failing the run.
+
+Sharing an executed step: its output blobs go to the registry first, then the cache entry,
+so a teammate who finds the entry finds every blob it names. A failure to share never fails
+the step: the result stays in the local cache, marked unshared, and the next run that reuses
+it tries again.
 """
 
 from __future__ import annotations
@@ -45,10 +52,24 @@ class StepCache:
         for fingerprint in fingerprints:
             if (entry := self.local_hit(fingerprint)) is not None:
                 hits[fingerprint] = entry
-        misses = [fingerprint for fingerprint in fingerprints if fingerprint not in hits]
-        if misses and self.registry is not None:
-            hits.update(self._remote_hits(self.registry, misses))
-        return hits
+        asked = [fp for fp in fingerprints if fp not in hits or hits[fp].shared]
+        if not asked or self.registry is None:
+            return hits
+        missing = any(fp not in hits for fp in asked)
+        remote = self._remote_hits(self.registry, asked, warn=missing)
+        if remote is None:
+            return hits
+        for fingerprint in asked:
+            if fingerprint in hits and fingerprint not in remote:
+                self._evicted(fingerprint)
+                del hits[fingerprint]
+        return {**remote, **hits}
+
+    def _evicted(self, fingerprint: str) -> None:
+        self.state.forget(fingerprint)
+        self.warnings.append(
+            f"cache entry {fingerprint[:12]} was evicted from the registry: executing again"
+        )
 
     def local_hit(self, fingerprint: str) -> CacheEntry | None:
         """The local entry, if every output it names is in the store."""
@@ -61,13 +82,16 @@ class StepCache:
         return entry
 
     def _remote_hits(
-        self, registry: RegistryProtocol, fingerprints: list[str]
-    ) -> dict[str, CacheEntry]:
+        self, registry: RegistryProtocol, fingerprints: list[str], warn: bool
+    ) -> dict[str, CacheEntry] | None:
+        """The registry's entries among ``fingerprints``; None when it could not answer
+        (a warning when that makes steps execute: ``warn``)."""
         try:
             entries = registry.lookup_cache(sorted(fingerprints))
         except Exception as exc:  # noqa: BLE001 - a cache miss, not a failed run
-            self.warnings.append(f"registry cache lookup failed, executing instead: {exc}")
-            return {}
+            if warn:
+                self.warnings.append(f"registry cache lookup failed, executing instead: {exc}")
+            return None
         wanted = set(fingerprints)
         return {
             fp: CacheEntry(outputs=dict(entry.outputs), run_id=entry.run_id, step=entry.step)

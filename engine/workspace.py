@@ -7,7 +7,8 @@ The engine reads no config: the CLI (or a script) builds these and hands them to
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from modreg.engine.executors.base import Executor
@@ -35,6 +36,7 @@ class RunOptions:
     no_reuse: bool = False
     regenerate: frozenset[str] = frozenset()
     offline: bool = False
+    heartbeat_seconds: float = 30.0  # how often a running run tells the registry it lives
 
 
 @dataclass
@@ -46,3 +48,6 @@ class Workspace:
     executor: Executor
     registry: RegistryProtocol | None = None
     observer: RunObserver | None = None
+    # the caller's environment: steps get PATH, LANG, LC_* and what they declare from it
+    # (executors.environment); empty means steps get only what the engine sets
+    caller_env: Mapping[str, str] = field(default_factory=dict, repr=False)

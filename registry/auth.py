@@ -26,6 +26,8 @@ at ``admin``, scopes or ``private`` themselves.
     record             a run or publish token                      its team* (also pinning
                                                                    its team's runs)
     read_cache         a token of a team (any scope)               its team
+    evict_cache(T)     admin; a publish token of T (T: the         T; admin, no T: every team
+                       token's own team by default)
     read_runs          a token of a team (any scope); admin        its team; admin: every team
     blob_reach         anyone; if private: a token                 its team* (the anonymous:
                                                                    none*); admin: every team
@@ -271,6 +273,18 @@ def record(identity: Identity, private: bool) -> Reach:
 def read_cache(identity: Identity) -> Reach:
     """Looking up the step cache: a token of a team (any scope), in its team's entries."""
     _require_team_token(identity)
+    return _own_team(identity)
+
+
+def evict_cache(identity: Identity, team: str | None) -> Reach:
+    """Evicting step cache entries (a poisoned result): a publish token of the team, for its
+    own cache, or the admin (the team named, else every team's)."""
+    _require_token(identity)
+    if identity.admin:
+        return Reach(team=team) if team is not None else EVERY_TEAM
+    _require_team_token(identity)
+    assert identity.team is not None
+    _require_scope(identity, team or identity.team, Scope.publish, "evicting cache entries")
     return _own_team(identity)
 
 

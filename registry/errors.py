@@ -113,6 +113,10 @@ class UnknownSweepError(NotFoundError):
     type, title = "unknown-sweep", "Unknown sweep"
 
 
+class UnknownCacheEntryError(NotFoundError):
+    type, title = "unknown-cache-entry", "Unknown cache entry"
+
+
 class UnknownTokenError(NotFoundError):
     type, title = "unknown-token", "Unknown token"
 

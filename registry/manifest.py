@@ -23,7 +23,24 @@ from modreg.registry.versioning import parse_version
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\.([^{}]*)\}")
 SECTIONS = ("module", "inputs", "outputs", "params")
-MODULE_KEYS = {"name", "version", "description", "command", "allow_reuse", "timeout", "retries"}
+MODULE_KEYS = {
+    "name",
+    "version",
+    "description",
+    "command",
+    "allow_reuse",
+    "timeout",
+    "retries",
+    "env",
+}
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+MAX_ENV_NAMES = 32
+# What a step may never ask for (DESIGN.md, "a module is someone else's code"): the engine's
+# own configuration and credentials (MODREG_*: the token, the registry, the store URL), the
+# artifact store's (AWS_*), the folders that lead to the login file (XDG_*), and what the
+# engine sets for every step itself (PATH from the caller; HOME, TMPDIR in the scratch folder).
+RESERVED_ENV_PREFIXES = ("MODREG_", "AWS_", "XDG_")
+RESERVED_ENV_NAMES = frozenset({"HOME", "TMPDIR", "PATH"})
 PORT_KEYS = {"type", "optional", "description"}
 PARAM_KEYS = {"type", "default", "description"}
 PLACEHOLDER_KINDS = {"inputs", "outputs", "params"}
@@ -63,6 +80,9 @@ def _read_module(table: Any, source: str) -> dict[str, Any]:
     if "timeout" in table:
         _expect(table["timeout"], (int, float), source, "[module] timeout", "a number of seconds")
     _expect(table.get("retries", 0), int, source, "[module] retries", "an integer")
+    env = table.get("env", [])
+    if not isinstance(env, list) or not all(isinstance(name, str) for name in env):
+        raise _fail(source, "[module] env", f"expected a list of variable names, got {env!r}")
     return dict(table)
 
 
@@ -162,6 +182,7 @@ def validate_manifest(manifest: Manifest, source: str = "modreg.toml") -> None:
         )
     if not 0 <= manifest.retries <= 10:
         raise _fail(source, "[module] retries", f"expected 0 to 10, got {manifest.retries!r}")
+    check_env_names(manifest.env, source)
     _check_names(manifest.interface, source)
     for name, param in manifest.interface.params.items():
         if not param.required:
@@ -170,6 +191,30 @@ def validate_manifest(manifest: Manifest, source: str = "modreg.toml") -> None:
             except ValueError as exc:
                 raise _fail(source, f"[params.{name}] default", str(exc)) from exc
     _check_placeholders(manifest, source)
+
+
+def env_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a variable a step receives, or None when it can."""
+    if not ENV_NAME.match(name):
+        return "is not a variable name (letters, digits and '_', at most 128)"
+    if name in RESERVED_ENV_NAMES or name.startswith(RESERVED_ENV_PREFIXES):
+        return (
+            "is reserved: a step never receives MODREG_*, AWS_* or XDG_* variables, "
+            "and the engine sets HOME, TMPDIR and PATH itself"
+        )
+    return None
+
+
+def check_env_names(names: list[str], source: str = "modreg.toml") -> None:
+    """``[module] env``: distinct, valid, unreserved variable names, at most 32."""
+    if len(names) > MAX_ENV_NAMES:
+        raise _fail(source, "[module] env", f"at most {MAX_ENV_NAMES} names, got {len(names)}")
+    if len(set(names)) != len(names):
+        twice = next(name for name in names if names.count(name) > 1)
+        raise _fail(source, "[module] env", f"{twice!r} is listed twice")
+    for name in names:
+        if problem := env_name_problem(name):
+            raise _fail(source, "[module] env", f"{name!r} {problem}")
 
 
 def check_param_value(name: str, param: Param, value: object) -> object:

@@ -231,6 +231,7 @@ class PipelineRun(SQLModel, table=True):
     created_at: datetime = _when(default_factory=utcnow, index=True)
     ended_at: datetime | None = _when(default=None)
     pinned: bool = False  # garbage collection keeps its step outputs, logs and cache entries
+    heartbeat_at: datetime | None = _when(default=None)  # the engine's last word; None: created_at
 
 
 class StepRun(SQLModel, table=True):

@@ -8,8 +8,16 @@ answered as unknown. Cache entries and step runs refer to the blobs they name
 
 Cache entries are write-once: the first writer of a ``(team, fingerprint)`` wins and later
 writers get the stored entry back, so two runs that computed the same step agree on one
-result. A step record is an upsert keyed by ``(run, step)``, so the engine may report a step
-as often as it likes.
+result. A wrong (poisoned) one is removed by eviction — named fingerprints, or every entry
+a step of a module version produced (found through the team's step records, which name the
+module version and the fingerprint of each step) — with an audit event per entry; the next
+writer of the fingerprint wins again.
+
+A step record is an upsert keyed by ``(run, step)``, so the engine may report a step as often
+as it likes. Every write to a run (its update, its steps) is a heartbeat: a run still
+``running`` whose last heartbeat is older than the registry's ``run_heartbeat_timeout`` is
+answered ``abandoned`` — computed on read, so no sweeper process is needed and every replica
+agrees; the engine's next run from the same state folder then stores it (``RunUpdate``).
 """
 
 from __future__ import annotations
@@ -22,16 +30,17 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, delete, select
 
 from modreg.registry import references
 from modreg.registry.auth import Identity, Reach
 from modreg.registry.blobs import BlobStore
-from modreg.registry.db import audit, insert_ignore
+from modreg.registry.db import audit, get_team, insert_ignore
 from modreg.registry.errors import (
     ConflictError,
     InvalidInputError,
     UnknownBlobError,
+    UnknownCacheEntryError,
     UnknownRunError,
     UnknownSweepError,
 )
@@ -44,9 +53,12 @@ from modreg.registry.models import (
     Team,
     utcnow,
 )
+from modreg.registry.names import check_module_name
 from modreg.registry.schemas import (
     CacheEntryCreate,
     CacheEntryPublic,
+    CacheEvicted,
+    CacheEviction,
     CacheLookupResult,
     OutputRef,
     RunCreate,
@@ -57,6 +69,7 @@ from modreg.registry.schemas import (
     SweepCreate,
     SweepPublic,
 )
+from modreg.registry.versioning import canonical_version
 
 _FINGERPRINT = re.compile(r"^[0-9A-Za-z._:-]{1,128}$")
 _STEP = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
@@ -128,6 +141,84 @@ def put_cache(
     return _entry_public(entry, _team_name(session, team_id))
 
 
+def _evicted_teams(session: Session, reach: Reach) -> int | None:
+    """The one team whose cache an eviction may touch; None for every team's."""
+    if reach.every_team:
+        return None
+    if reach.team_id is not None:
+        return reach.team_id
+    assert reach.team is not None, "evict_cache gave a reach of no team"
+    team = get_team(session, reach.team)
+    assert team.id is not None
+    return team.id
+
+
+def _entries_of_version(
+    session: Session, team_id: int | None, module: str, version: str
+) -> list[CacheEntry]:
+    """Entries a step of ``module@version`` produced: the team's step records say which."""
+    check_module_name(module)
+    version = canonical_version(version)
+    stmt = (
+        select(CacheEntry, StepRun.record)
+        .join(StepRun, col(StepRun.fingerprint) == col(CacheEntry.fingerprint))
+        .join(PipelineRun, col(PipelineRun.id) == col(StepRun.run_id))
+        .where(col(PipelineRun.team_id) == col(CacheEntry.team_id))
+    )
+    if team_id is not None:
+        stmt = stmt.where(CacheEntry.team_id == team_id)
+    found = {
+        entry.id: entry
+        for entry, record in session.exec(stmt)
+        if record.get("module") == module and record.get("version") == version
+    }
+    return list(found.values())
+
+
+def _entries_to_evict(
+    session: Session, team_id: int | None, body: CacheEviction
+) -> list[CacheEntry]:
+    if bool(body.fingerprints) == (body.module is not None or body.version is not None):
+        raise InvalidInputError("evict named fingerprints, or a module and version: one of them")
+    if body.module is not None or body.version is not None:
+        if body.module is None or body.version is None:
+            raise InvalidInputError("evicting a module's entries needs its module and version")
+        return _entries_of_version(session, team_id, body.module, body.version)
+    for fingerprint in body.fingerprints:
+        _check(_FINGERPRINT, fingerprint, "fingerprint")
+    stmt = select(CacheEntry).where(col(CacheEntry.fingerprint).in_(body.fingerprints))
+    if team_id is not None:
+        stmt = stmt.where(CacheEntry.team_id == team_id)
+    return list(session.exec(stmt))
+
+
+def _nothing_to_evict(session: Session, team_id: int | None, body: CacheEviction) -> str:
+    whose = f"team {_team_name(session, team_id)!r}" if team_id is not None else "no team"
+    if body.module is not None:
+        return f"{whose} has no cache entry of {body.module}@{body.version}"
+    return f"{whose} has no cache entry {', '.join(body.fingerprints)}"
+
+
+def evict_cache(session: Session, who: Identity, reach: Reach, body: CacheEviction) -> CacheEvicted:
+    """Delete the matching entries of the teams in reach (and their blob references)."""
+    team_id = _evicted_teams(session, reach)
+    entries = _entries_to_evict(session, team_id, body)
+    if not entries:
+        raise UnknownCacheEntryError(_nothing_to_evict(session, team_id, body))
+    evicted = [_entry_public(entry, _team_name(session, entry.team_id)) for entry in entries]
+    ids = [entry.id for entry in entries if entry.id is not None]
+    references.forget(session, RefKind.cache, ids)
+    for start in range(0, len(ids), 500):
+        session.execute(delete(CacheEntry).where(col(CacheEntry.id).in_(ids[start : start + 500])))
+    for entry in evicted:
+        detail = {"run_id": entry.run_id, "step": entry.step}
+        if body.module is not None:
+            detail["module"] = f"{body.module}@{canonical_version(body.version or '')}"
+        audit(session, who, "cache.evict", f"cache {entry.team}/{entry.fingerprint}", **detail)
+    session.commit()
+    return CacheEvicted(evicted=evicted)
+
+
 # --- sweeps ----------------------------------------------------------------------------
 
 
@@ -187,8 +278,22 @@ def _steps_of(session: Session, run_ids: Iterable[str]) -> dict[str, dict[str, S
     return steps
 
 
+def _shown_status(run: PipelineRun, timeout: timedelta | None) -> RunStatus:
+    """The run's status, ``abandoned`` for a running one whose heartbeat is older than
+    ``timeout`` (None: a run just written to, which cannot be)."""
+    status = RunStatus(run.status)
+    last = run.heartbeat_at or run.created_at
+    if status == RunStatus.running and timeout is not None and last < utcnow() - timeout:
+        return RunStatus.abandoned
+    return status
+
+
 def _run_public(
-    run: PipelineRun, team: str, steps: dict[str, StepRunRecord], full: bool = True
+    run: PipelineRun,
+    team: str,
+    steps: dict[str, StepRunRecord],
+    timeout: timedelta | None,
+    full: bool = True,
 ) -> RunPublic:
     return RunPublic(
         id=run.id,
@@ -196,12 +301,13 @@ def _run_public(
         pipeline=run.pipeline,
         sweep_id=run.sweep_id,
         variant=run.variant,
-        status=RunStatus(run.status),
+        status=_shown_status(run, timeout),
         error=run.error,
         spec=run.spec if full else {},
         lock=run.lock if full else {},
         created_at=run.created_at,
         ended_at=run.ended_at,
+        heartbeat_at=run.heartbeat_at or run.created_at,
         steps=steps,
         pinned=run.pinned,
     )
@@ -219,6 +325,7 @@ def _new_run(who: Identity, team_id: int, body: RunCreate, created: datetime) ->
         id=f"r-{secrets.token_hex(6)}", team_id=team_id, pipeline=body.pipeline,
         sweep_id=body.sweep_id, variant=body.variant, spec=body.spec, lock=body.lock,
         status=RunStatus.running.value, created_by=who.token_id, created_at=created,
+        heartbeat_at=created,
     )  # fmt: skip
 
 
@@ -230,17 +337,25 @@ def create_run(session: Session, who: Identity, reach: Reach, body: RunCreate) -
     session.add(run)
     session.commit()
     session.refresh(run)
-    return _run_public(run, _team_name(session, team_id), {})
+    return _run_public(run, _team_name(session, team_id), {}, None)
 
 
-def get_run(session: Session, run_id: str, reach: Reach) -> RunPublic:
+def get_run(
+    session: Session, run_id: str, reach: Reach, timeout: timedelta | None = None
+) -> RunPublic:
+    """The run with its steps; ``timeout``: the registry's heartbeat timeout."""
     run = _get_run(session, run_id, reach)
     steps = _steps_of(session, [run.id]).get(run.id, {})
-    return _run_public(run, _team_name(session, run.team_id), steps)
+    return _run_public(run, _team_name(session, run.team_id), steps, timeout)
 
 
 def list_runs(
-    session: Session, reach: Reach, sweep: str | None, pipeline: str | None, limit: int
+    session: Session,
+    reach: Reach,
+    sweep: str | None,
+    pipeline: str | None,
+    limit: int,
+    timeout: timedelta | None = None,
 ) -> list[RunPublic]:
     """Newest first, with steps, without the spec and lock bodies."""
     stmt = select(PipelineRun, Team.name).join(Team)
@@ -253,11 +368,18 @@ def list_runs(
     stmt = stmt.order_by(col(PipelineRun.created_at).desc(), col(PipelineRun.id)).limit(limit)
     rows = list(session.exec(stmt))
     steps = _steps_of(session, [run.id for run, _ in rows])
-    return [_run_public(run, team, steps.get(run.id, {}), full=False) for run, team in rows]
+    return [
+        _run_public(run, team, steps.get(run.id, {}), timeout, full=False) for run, team in rows
+    ]
 
 
 def set_pinned(
-    session: Session, run_id: str, reach: Reach, pinned: bool, who: Identity
+    session: Session,
+    run_id: str,
+    reach: Reach,
+    pinned: bool,
+    who: Identity,
+    timeout: timedelta | None = None,
 ) -> RunPublic:
     """Pin a run (garbage collection keeps its step outputs, logs and cache entries) or
     unpin it."""
@@ -266,7 +388,7 @@ def set_pinned(
     session.add(run)
     audit(session, who, "pin" if pinned else "unpin", f"run {run_id}")
     session.commit()
-    return get_run(session, run_id, reach)
+    return get_run(session, run_id, reach, timeout)
 
 
 def _apply_update(run: PipelineRun, body: RunUpdate) -> None:
@@ -274,9 +396,11 @@ def _apply_update(run: PipelineRun, body: RunUpdate) -> None:
     run.error = body.error
     finished = body.status not in (RunStatus.pending, RunStatus.running)
     run.ended_at = body.ended_at or (utcnow() if finished else None)
+    run.heartbeat_at = utcnow()
 
 
 def update_run(session: Session, run_id: str, reach: Reach, body: RunUpdate) -> RunPublic:
+    """Set the run's status (``running`` again is the engine's heartbeat)."""
     run = _get_run(session, run_id, reach)
     _apply_update(run, body)
     session.add(run)
@@ -303,7 +427,8 @@ def put_steps(
     for _attempt in range(3):
         if finish is not None:
             _apply_update(run, finish)
-            session.add(run)
+        run.heartbeat_at = utcnow()
+        session.add(run)
         rows = _upsert_steps(session, run_id, records)
         try:
             session.flush()

@@ -195,6 +195,8 @@ class Manifest(Wire):
     allow_reuse: bool = True
     timeout: float | None = None
     retries: int = 0
+    # names of the caller's variables the step receives (values are never stored anywhere)
+    env: list[str] = Field(default_factory=list)
 
 
 # --- teams and tokens ---------------------------------------------------------------
@@ -409,12 +411,30 @@ class CacheLookupResult(Wire):
     entries: dict[str, CacheEntryPublic]  # only the fingerprints that have an entry
 
 
+class CacheEviction(Wire):
+    """Which cache entries to evict: named ``fingerprints``, or every entry a step of
+    ``module`` (``team/name``) at ``version`` produced. ``team``: whose cache (a team
+    token's own by default; for the admin, the one named, else every team's)."""
+
+    team: str | None = Field(default=None, max_length=SHORT_TEXT)
+    fingerprints: list[str] = Field(default_factory=list, max_length=1000)
+    module: str | None = Field(default=None, max_length=SHORT_TEXT)
+    version: str | None = Field(default=None, max_length=VERSION_TEXT)
+
+
+class CacheEvicted(Wire):
+    evicted: list[CacheEntryPublic]
+
+
 class RunStatus(WireEnum):
     pending = "pending"
     running = "running"
     succeeded = "succeeded"
     failed = "failed"
     cancelled = "cancelled"
+    # the engine stopped heartbeating while the run was running (killed, or its registry went
+    # away): as read once the heartbeat timeout passed, and as stored once a later run closed it
+    abandoned = "abandoned"
 
 
 class StepStatus(WireEnum):
@@ -481,6 +501,7 @@ class RunPublic(Wire):
     lock: dict[str, Any] = Field(default_factory=dict)
     created_at: datetime
     ended_at: datetime | None = None
+    heartbeat_at: datetime | None = None
     steps: dict[str, StepRunRecord] = Field(default_factory=dict)
     pinned: bool = False  # garbage collection keeps its step outputs, logs and cache entries
 

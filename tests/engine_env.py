@@ -73,7 +73,10 @@ class EngineEnv:
     def module(self, name: str, version: str = "1.0.0", **kwargs: Any) -> str:
         """Make and publish ``TEAM/name@version``; returns the full module name."""
         full = f"{self.team}/{name}"
-        folder = make_module_repo(self.root, full, version, **kwargs)
+        # steps get only the variables they declare: the counter is one of them
+        extra = dict(kwargs.pop("module_extra", {}))
+        extra["env"] = ["TEST_STEP_COUNTER", *extra.get("env", [])]
+        folder = make_module_repo(self.root, full, version, module_extra=extra, **kwargs)
         with self.client() as client:
             publish(client, folder)
         return full
@@ -90,7 +93,7 @@ class EngineEnv:
             "MODREG_TOKEN": self.tokens[user],
             "XDG_CACHE_HOME": str(self.root / "users" / user / "cache"),
             "XDG_CONFIG_HOME": str(self.root / "users" / user / "config"),
-            "MODREG_TEST_COUNTER": str(self.counter),
+            "TEST_STEP_COUNTER": str(self.counter),
             **extra,
         }
 

@@ -8,7 +8,7 @@ a test can publish 1.0.0, then 1.1.0 from a later commit.
 The default script is generic: it is called as ``python main.py --NAME VALUE …`` with one
 pair per input, output and param (the default command), writes every ``file`` output as a text
 file naming the module, version, params and the inputs' contents, makes every ``dir`` output a
-folder holding one such file, and appends one line to ``$MODREG_TEST_COUNTER`` when that
+folder holding one such file, and appends one line to ``$TEST_STEP_COUNTER`` when that
 variable is set, so tests can count real executions.
 """
 
@@ -54,7 +54,7 @@ def main(argv):
         else:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text)
-    counter = os.environ.get("MODREG_TEST_COUNTER")
+    counter = os.environ.get("TEST_STEP_COUNTER")
     if counter:
         with open(counter, "a") as out:
             out.write(SPEC["module"] + "\\n")

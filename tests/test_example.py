@@ -1,7 +1,7 @@
 """The digits example, end to end, exactly as a newcomer runs it (slow: about a minute).
 
 ``examples/digits/run_demo.py`` runs in a temporary work folder (``MODREG_DEMO_DIR``); its
-modules append a line per real execution to ``MODREG_EXAMPLE_COUNTER``, so the count below
+modules append a line per real execution to ``DIGITS_EXAMPLE_COUNTER``, so the count below
 comes from the modules themselves, not from what the engine reports.
 """
 
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 
 def run_demo(work: Path, counter: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODREG_")}
-    env.update(MODREG_DEMO_DIR=str(work), MODREG_EXAMPLE_COUNTER=str(counter))
+    env.update(MODREG_DEMO_DIR=str(work), DIGITS_EXAMPLE_COUNTER=str(counter))
     return subprocess.run(
         [sys.executable, str(DEMO), "--jobs", "2"],
         cwd=work.parent,

@@ -14,7 +14,13 @@ from typing import Any
 
 import click
 
-from modreg.client.cli import maintenance, module_commands, pipelines, registry_commands
+from modreg.client.cli import (
+    cache_commands,
+    maintenance,
+    module_commands,
+    pipelines,
+    registry_commands,
+)
 from modreg.client.cli.context import App
 from modreg.registry.compatibility import API_LEVEL, VERSION
 from modreg.registry.errors import ModregError
@@ -70,6 +76,7 @@ registry_commands.register(cli)
 module_commands.register(cli)
 pipelines.register(cli)
 maintenance.register(cli)
+cache_commands.register(cli)
 
 
 def main() -> None:

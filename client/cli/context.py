@@ -9,6 +9,7 @@ registry for the token's team.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -109,3 +110,29 @@ class ExactRefType(click.ParamType):
 MODULE_REF = ModuleRefType()
 MODULE_NAME = ModuleNameType()
 EXACT_REF = ExactRefType()
+
+
+def duration_param(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> timedelta | None:
+    """A click callback: ``30d``, ``24h``, … as a timedelta (``registry.units``)."""
+    from modreg.registry.units import parse_duration
+
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+def size_param(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    """A click callback: ``20G``, ``500M``, … as bytes (``registry.units``)."""
+    from modreg.registry.units import parse_size
+
+    if value is None:
+        return None
+    try:
+        return parse_size(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc

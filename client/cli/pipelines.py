@@ -9,6 +9,7 @@ are imported inside the commands, so ``modreg --help`` stays fast.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,7 +51,20 @@ def _workspace(app: App, store_url: str | None, jobs: int | None, offline: bool)
     state = StateDir(engine_state_dir())
     store = FsspecArtifactStore(store_url) if store_url else LocalArtifactStore(state.store)
     registry = None if offline else app.client
-    return Workspace(state, store, LocalExecutor(jobs), registry)
+    # the steps' share of the caller's environment is chosen by the engine (scrubbed)
+    return Workspace(state, store, LocalExecutor(jobs), registry, caller_env=dict(os.environ))
+
+
+def _heartbeat_seconds() -> float:
+    """``$MODREG_RUN_HEARTBEAT``: how often a run tells the registry it is alive (30 s)."""
+    raw = os.environ.get("MODREG_RUN_HEARTBEAT", "")
+    try:
+        seconds = float(raw) if raw else 30.0
+    except ValueError:
+        seconds = -1.0
+    if not 0.05 <= seconds <= 3600:  # also NaN
+        raise click.BadParameter(f"MODREG_RUN_HEARTBEAT={raw!r}: expected 0.05 to 3600 seconds")
+    return seconds
 
 
 # --- lock ---------------------------------------------------------------------------------
@@ -215,7 +229,11 @@ def run_command(
     spec = load_pipeline(pipeline)  # the file's own problems come before any config
     workspace = _workspace(app, store_url, jobs, offline)
     options = RunOptions(
-        jobs=jobs, no_reuse=no_reuse, regenerate=frozenset(regenerate), offline=offline
+        jobs=jobs,
+        no_reuse=no_reuse,
+        regenerate=frozenset(regenerate),
+        offline=offline,
+        heartbeat_seconds=_heartbeat_seconds(),
     )
     resolve = ResolveOptions(locked=locked, offline=offline)
     live = _live(spec.name, as_json)

@@ -43,7 +43,9 @@ class StepJob:
     outputs: dict[str, PortType]
     optional_outputs: frozenset[str] = frozenset()
     timeout: float | None = None
-    env: dict[str, str] = field(default_factory=dict)
+    # the caller's variables the step receives (executors.environment.passed_environment);
+    # held for the job only, never recorded
+    env: dict[str, str] = field(default_factory=dict, repr=False)
     log_path: Path | None = None
 
 

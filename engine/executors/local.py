@@ -2,7 +2,9 @@
 
 Per job: a fresh folder ``SCRATCH/<random>/`` with ``work/`` (a copy of the module sources,
 the process's working directory), ``in/`` (inputs materialised from the artifact store),
-``out/`` (fresh output paths) and ``metrics.json`` (``$MODREG_METRICS``). stdout and stderr
+``out/`` (fresh output paths), ``home/`` and ``tmp/`` (``$HOME``, ``$TMPDIR``) and
+``metrics.json`` (``$MODREG_METRICS``); nothing else of the engine's environment is passed
+(``executors.environment``). stdout and stderr
 go to the job's log file. The process leads its own process group, so a timeout or Ctrl-C
 kills it with everything it started; it also dies with the engine (PR_SET_PDEATHSIG), so a
 killed run leaves no step running behind it.
@@ -33,6 +35,7 @@ from modreg.engine.executors.base import (
     prepare_outputs,
     read_metrics,
 )
+from modreg.engine.executors.environment import job_environment
 
 KILL_GRACE_SECONDS = 2.0
 PR_SET_PDEATHSIG = 1
@@ -98,7 +101,7 @@ class LocalExecutor(Executor):
             "params": {name: param_text(value) for name, value in job.params.items()},
         }
         metrics_path = scratch / "metrics.json"
-        env = {**os.environ, **job.env, "MODREG_METRICS": str(metrics_path)}
+        env = job_environment(job.env, scratch, metrics_path)
         argv = fill_command(job.command, paths)
         exit_code, timed_out = self._spawn(argv, scratch / "work", env, job, context.cancelled)
         if context.cancelled.is_set():

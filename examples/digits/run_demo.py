@@ -93,8 +93,8 @@ class Demo:
             env[f"XDG_{name}_HOME"] = str(self.work / "home" / name.lower())
         if not sys.stdout.isatty():  # tables printed to a log or CI: wide enough for compare
             env.setdefault("COLUMNS", "150")
-        if "MODREG_EXAMPLE_COUNTER" in os.environ:  # the example's test counts executions
-            env["MODREG_EXAMPLE_COUNTER"] = os.environ["MODREG_EXAMPLE_COUNTER"]
+        if "DIGITS_EXAMPLE_COUNTER" in os.environ:  # the example's test counts executions
+            env["DIGITS_EXAMPLE_COUNTER"] = os.environ["DIGITS_EXAMPLE_COUNTER"]
         return env
 
     def shown(self, path: Path) -> str:

@@ -24,7 +24,7 @@ from modreg.registry import accounts, auth, references
 from modreg.registry.auth import Identity, Reach
 from modreg.registry.blobs import BlobStore, check_digest
 from modreg.registry.errors import AuthenticationError
-from modreg.registry.schemas import TokenCreate
+from modreg.registry.schemas import CacheEviction, TokenCreate
 from modreg.registry.settings import Settings
 
 
@@ -123,6 +123,11 @@ async def reading_cache(identity: IdentityDep) -> Reach:
     return auth.read_cache(identity)
 
 
+async def evicting_cache(body: CacheEviction, identity: IdentityDep) -> tuple[Reach, CacheEviction]:
+    """The team named in the body (else the token's); the route gets the body from here."""
+    return auth.evict_cache(identity, body.team), body
+
+
 async def reading_runs(identity: IdentityDep) -> Reach:
     return auth.read_runs(identity)
 
@@ -149,4 +154,5 @@ TokenRevokeDep = Annotated[int, Depends(revoking_token)]
 RecorderDep = Annotated[Reach, Depends(recording)]
 CacheReaderDep = Annotated[Reach, Depends(reading_cache)]
 RunReaderDep = Annotated[Reach, Depends(reading_runs)]
+CacheEvictorDep = Annotated[tuple[Reach, CacheEviction], Depends(evicting_cache)]
 BlobReaderDep = Annotated[str, Depends(reading_blob)]

@@ -2,27 +2,31 @@
 
 All of it belongs to a team: any token of the team reads it (``CacheReaderDep``,
 ``RunReaderDep``; the admin reads every team's runs), a run or publish token records it
-(``RecorderDep``).
+(``RecorderDep``), a publish token (or the admin) evicts cache entries (``CacheEvictorDep``).
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
 from modreg.registry import runs
 from modreg.registry.api.deps import (
+    CacheEvictorDep,
     CacheReaderDep,
     IdentityDep,
     RecorderDep,
     RunReaderDep,
     SessionDep,
+    SettingsDep,
     StoreDep,
 )
 from modreg.registry.schemas import (
     CacheEntryCreate,
     CacheEntryPublic,
+    CacheEvicted,
     CacheLookup,
     CacheLookupResult,
     RunCreate,
@@ -33,6 +37,7 @@ from modreg.registry.schemas import (
     SweepCreate,
     SweepPublic,
 )
+from modreg.registry.settings import Settings
 
 router = APIRouter()
 
@@ -44,6 +49,15 @@ def lookup_cache(
     return runs.lookup_cache(session, reach, body.fingerprints)
 
 
+@router.post("/cache/evict")
+def evict_cache(
+    eviction: CacheEvictorDep, session: SessionDep, identity: IdentityDep
+) -> CacheEvicted:
+    """Drop cache entries (a poisoned result); the next run of those steps executes them."""
+    reach, body = eviction
+    return runs.evict_cache(session, identity, reach, body)
+
+
 @router.put("/cache/{fingerprint}")
 def put_cache(
     fingerprint: str,
@@ -53,6 +67,10 @@ def put_cache(
     reach: RecorderDep,
 ) -> CacheEntryPublic:
     return runs.put_cache(session, store, reach, fingerprint, body)
+
+
+def _heartbeat_timeout(settings: Settings) -> timedelta:
+    return timedelta(seconds=settings.run_heartbeat_timeout)
 
 
 @router.post("/sweeps", status_code=201)
@@ -78,16 +96,20 @@ def create_run(
 def list_runs(
     session: SessionDep,
     reach: RunReaderDep,
+    settings: SettingsDep,
     sweep: str | None = None,
     pipeline: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> list[RunPublic]:
-    return runs.list_runs(session, reach, sweep, pipeline, limit)
+    return runs.list_runs(session, reach, sweep, pipeline, limit, _heartbeat_timeout(settings))
 
 
 @router.get("/runs/{run_id}")
-def get_run(run_id: str, session: SessionDep, reach: RunReaderDep) -> RunPublic:
-    return runs.get_run(session, run_id, reach)
+def get_run(
+    run_id: str, session: SessionDep, reach: RunReaderDep, settings: SettingsDep
+) -> RunPublic:
+    """The run; a running one whose engine stopped heartbeating reads ``abandoned``."""
+    return runs.get_run(session, run_id, reach, _heartbeat_timeout(settings))
 
 
 @router.patch("/runs/{run_id}")
@@ -97,17 +119,25 @@ def update_run(run_id: str, body: RunUpdate, session: SessionDep, reach: Recorde
 
 @router.put("/runs/{run_id}/pin")
 def pin_run(
-    run_id: str, session: SessionDep, identity: IdentityDep, reach: RecorderDep
+    run_id: str,
+    session: SessionDep,
+    identity: IdentityDep,
+    reach: RecorderDep,
+    settings: SettingsDep,
 ) -> RunPublic:
     """Keep the run's step outputs, logs and cache entries through garbage collection."""
-    return runs.set_pinned(session, run_id, reach, True, identity)
+    return runs.set_pinned(session, run_id, reach, True, identity, _heartbeat_timeout(settings))
 
 
 @router.delete("/runs/{run_id}/pin")
 def unpin_run(
-    run_id: str, session: SessionDep, identity: IdentityDep, reach: RecorderDep
+    run_id: str,
+    session: SessionDep,
+    identity: IdentityDep,
+    reach: RecorderDep,
+    settings: SettingsDep,
 ) -> RunPublic:
-    return runs.set_pinned(session, run_id, reach, False, identity)
+    return runs.set_pinned(session, run_id, reach, False, identity, _heartbeat_timeout(settings))
 
 
 @router.put("/runs/{run_id}/steps/{step}", status_code=204)

@@ -46,7 +46,7 @@ def test_publish_end_to_end(
 MANIFEST_ERRORS = [
     (
         {"module_extra": {"colour": "red"}},
-        "[module]: unknown key 'colour' (allowed: allow_reuse, command, description, name, "
+        "[module]: unknown key 'colour' (allowed: allow_reuse, command, description, env, name, "
         "retries, timeout, version)",
     ),
     (

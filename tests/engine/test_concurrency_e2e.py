@@ -31,7 +31,7 @@ args = dict(zip(sys.argv[1::2], sys.argv[2::2]))
 args = {{k.lstrip("-"): v for k, v in args.items()}}
 time.sleep({sleep})
 Path(args["out"]).write_text(Path(args["data"]).read_text() + "|{name}")
-with open(os.environ["MODREG_TEST_COUNTER"], "a") as counter:
+with open(os.environ["TEST_STEP_COUNTER"], "a") as counter:
     counter.write("{team}/{name}\\n")
 """
 

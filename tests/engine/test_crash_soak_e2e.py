@@ -32,7 +32,7 @@ args = {{k.lstrip("-"): v for k, v in args.items()}}
 time.sleep({sleep})
 parts = [Path(args[k]).read_text() for k in sorted(args) if k.startswith("in")]
 Path(args["out"]).write_text("+".join(parts) + "|" + args["tag"])
-with open(os.environ["MODREG_TEST_COUNTER"], "a") as counter:
+with open(os.environ["TEST_STEP_COUNTER"], "a") as counter:
     counter.write("{team}/" + args["tag"] + "\\n")
 """
 

@@ -86,7 +86,7 @@ def test_an_offline_sweep_is_compared_and_listed_from_this_machine(env: EngineEn
 
 
 WAIT_FOR_GO = """\
-marker = Path(os.environ["MODREG_TEST_COUNTER"]).with_name("started")
+marker = Path(os.environ["TEST_STEP_COUNTER"]).with_name("started")
 marker.write_text("started")
 while not marker.with_name("go").exists():
     time.sleep(0.05)

@@ -25,7 +25,7 @@ from pathlib import Path
 args = dict(zip(sys.argv[1::2], sys.argv[2::2]))
 args = {{k.lstrip("-"): v for k, v in args.items()}}
 {body}
-with open(os.environ["MODREG_TEST_COUNTER"], "a") as counter:
+with open(os.environ["TEST_STEP_COUNTER"], "a") as counter:
     counter.write("{name}\\n")
 """
 

@@ -40,7 +40,7 @@ args = {{k.lstrip("-"): v for k, v in zip(sys.argv[1::2], sys.argv[2::2])}}
 metrics = {{}}
 {body}
 Path(os.environ["MODREG_METRICS"]).write_text(json.dumps(metrics))
-with open(os.environ["MODREG_TEST_COUNTER"], "a") as counter:
+with open(os.environ["TEST_STEP_COUNTER"], "a") as counter:
     counter.write("{name}\\n")
 """
 
@@ -273,11 +273,8 @@ def test_two_sweeps_at_once_execute_each_step_once(env: EngineEnv) -> None:
         assert run["steps"]["train"]["outputs"] == bodies[1][key]["steps"]["train"]["outputs"]
 
 
-def test_python_product_and_explicit_list_sweeps(
-    env: EngineEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_python_product_and_explicit_list_sweeps(env: EngineEnv, tmp_path: Path) -> None:
     publish_sweep(env)
-    monkeypatch.setenv("MODREG_TEST_COUNTER", str(env.counter))
     team, raw = env.team, {"raw": str(env.root / "work" / "raw.txt")}
     data_preparation_variants = [
         ModuleStep(f"{team}/prep@^1.0", inputs=raw),
@@ -304,7 +301,9 @@ def test_python_product_and_explicit_list_sweeps(
     assert len(sweep) == 18
     state = StateDir(tmp_path / "state")
     with env.client() as client:
-        workspace = Workspace(state, LocalArtifactStore(state.store), LocalExecutor(2), client)
+        counter = {"TEST_STEP_COUNTER": str(env.counter)}
+        store = LocalArtifactStore(state.store)
+        workspace = Workspace(state, store, LocalExecutor(2), client, caller_env=counter)
         outcome = run_pipeline(sweep, workspace, RunOptions(jobs=2))
         assert isinstance(outcome, SweepResult) and outcome.status == "succeeded"
         assert Counter(env.executions()) == DISTINCT

@@ -8,6 +8,7 @@ from modreg.registry.errors import ManifestError
 from modreg.registry.manifest import check_param_value, parse_manifest, placeholders
 from modreg.registry.schemas import Param, ParamType, PortType
 
+RESERVED = " is reserved: a step never receives MODREG_*, AWS_* or XDG_* variables"
 GOOD = """
 [module]
 name = "vision/prep"
@@ -104,6 +105,46 @@ def test_good_manifest() -> None:
             '[params."bad-name"]',
             "modreg.toml: [params.bad-name]: names are letters, digits and '_'",
         ),
+        (
+            "timeout = 60",
+            'timeout = 60\nenv = "HF_TOKEN"',
+            "modreg.toml: [module] env: expected a list of variable names, got 'HF_TOKEN'",
+        ),
+        (
+            "timeout = 60",
+            'timeout = 60\nenv = ["HF-TOKEN"]',
+            "modreg.toml: [module] env: 'HF-TOKEN' is not a variable name",
+        ),
+        (
+            "timeout = 60",
+            'timeout = 60\nenv = ["A=B"]',
+            "modreg.toml: [module] env: 'A=B' is not a variable name",
+        ),
+        (
+            "timeout = 60",
+            'timeout = 60\nenv = ["HF_TOKEN", "HF_TOKEN"]',
+            "modreg.toml: [module] env: 'HF_TOKEN' is listed twice",
+        ),
+        (
+            "timeout = 60",
+            'timeout = 60\nenv = ["MODREG_TOKEN"]',
+            "modreg.toml: [module] env: 'MODREG_TOKEN'" + RESERVED,
+        ),
+        (
+            "timeout = 60",
+            'timeout = 60\nenv = ["AWS_SECRET_ACCESS_KEY"]',
+            "modreg.toml: [module] env: 'AWS_SECRET_ACCESS_KEY'" + RESERVED,
+        ),
+        (
+            "timeout = 60",
+            'timeout = 60\nenv = ["XDG_CONFIG_HOME"]',
+            "modreg.toml: [module] env: 'XDG_CONFIG_HOME'" + RESERVED,
+        ),
+        (
+            "timeout = 60",
+            'timeout = 60\nenv = ["HOME"]',
+            "modreg.toml: [module] env: 'HOME'" + RESERVED,
+        ),
         ('version = "1.2.0"\n', "", "modreg.toml: [module]: missing required key 'version'"),
         ("[inputs.raw]", "[inputs.raw\n", "modreg.toml: not valid TOML"),
         ("[params.mode]", "[other]", "modreg.toml: top level: unknown key 'other'"),
@@ -148,3 +189,15 @@ def test_param_values_accepted(kind: str, value: object, expected: object) -> No
 def test_param_values_rejected(kind: str, value: object) -> None:
     with pytest.raises(ValueError, match=f"expected {kind}|expected a finite|expected JSON"):
         check_param_value("p", Param(type=ParamType(kind)), value)
+
+
+def test_declared_variables_are_kept_by_name() -> None:
+    manifest = parse_manifest(GOOD.replace("timeout = 60", 'env = ["HF_TOKEN", "WANDB_API_KEY"]'))
+    assert manifest.env == ["HF_TOKEN", "WANDB_API_KEY"]
+    assert parse_manifest(GOOD).env == []
+
+
+def test_at_most_32_declared_variables() -> None:
+    names = ", ".join(f'"V{i}"' for i in range(33))
+    with pytest.raises(ManifestError, match=r"^modreg.toml: \[module\] env: at most 32 names"):
+        parse_manifest(GOOD.replace("timeout = 60", f"env = [{names}]"))

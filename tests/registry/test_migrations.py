@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from modreg.registry.schemas import DirManifest
 from modreg.registry.server import prepare
 from modreg.registry.settings import Settings
 
+HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 SECRETS = {"read": "mr_vision-read", "publish": "mr_vision-publish", "audio": "mr_audio-publish"}
 
 
@@ -50,6 +51,7 @@ class Old:
     folder: str
     member: str
     run: str = "r-000000000001"
+    killed_run: str = "r-000000000002"  # left running by an engine killed before 0003
 
 
 def _t(name: str, *columns: str, json: tuple[str, ...] = ()) -> sa.TableClause:
@@ -116,6 +118,8 @@ def _seed_0001(engine: sa.Engine, old: Old) -> None:
             json=("variant", "spec", "lock")), [
             {"id": old.run, "team_id": 1, "pipeline": "digits", "status": "succeeded",
              "created_at": now, "variant": {}, "spec": {}, "lock": {}},
+            {"id": old.killed_run, "team_id": 1, "pipeline": "digits", "status": "running",
+             "created_at": now - timedelta(days=1), "variant": {}, "spec": {}, "lock": {}},
         ]),
         (_t("step_run", "id", "run_id", "step", "status", "updated_at", json=("record",)), [
             {"id": 1, "run_id": old.run, "step": "train", "status": "executed",
@@ -166,7 +170,7 @@ def test_a_populated_registry_upgrades_and_stays_usable(
 ) -> None:
     settings, engine, old = old_registry
     prepare(settings, engine)  # what `modreg server` does on start: upgrade with its blob store
-    assert _revision(engine) == "0003"
+    assert _revision(engine) == HEAD
     read, publish, audio = (f"Bearer {SECRETS[k]}" for k in ("read", "publish", "audio"))
     with TestClient(create_app(settings, engine)) as client:
         me = client.get("/api/v1/whoami", headers={"Authorization": read}).json()
@@ -204,6 +208,20 @@ def test_a_populated_registry_upgrades_and_stays_usable(
             f"/api/v1/cache/{'e' * 64}", json=entry, headers={"Authorization": audio}
         )
         assert stolen.status_code == 404
+
+
+def test_runs_get_their_creation_as_last_heartbeat(
+    old_registry: tuple[Settings, sa.Engine, Old],
+) -> None:
+    settings, engine, old = old_registry
+    prepare(settings, engine)
+    read = {"Authorization": f"Bearer {SECRETS['read']}"}
+    with TestClient(create_app(settings, engine)) as client:
+        done = client.get(f"/api/v1/runs/{old.run}", headers=read).json()
+        killed = client.get(f"/api/v1/runs/{old.killed_run}", headers=read).json()
+    assert (done["status"], done["heartbeat_at"]) == ("succeeded", done["created_at"])
+    assert killed["status"] == "abandoned", "running a day without a heartbeat"
+    assert killed["ended_at"] is None
 
 
 def test_folder_outputs_are_not_followed_without_the_blob_store(
@@ -244,7 +262,7 @@ def test_0003_upgrades_a_populated_0002_registry_for_gc(
         seen = conn.execute(sa.text("SELECT last_seen, created_at FROM blob")).all()
         pinned = conn.execute(sa.text("SELECT pinned FROM pipeline_run")).scalars().all()
     assert seen and all(last == created for last, created in seen), "last seen when created"
-    assert [bool(p) for p in pinned] == [False]
+    assert pinned and not any(pinned), "no run is pinned"
     admin = {"Authorization": f"Bearer {token_path.read_text().strip()}"}
     with TestClient(create_app(settings, engine)) as client:
         report = client.post("/api/v1/gc", json={"grace_seconds": 0}, headers=admin).json()

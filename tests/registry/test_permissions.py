@@ -173,6 +173,13 @@ def _cache_entry(w: World) -> dict[str, Any]:
     return {"outputs": {"out": {"type": "file", "digest": w.output}}}
 
 
+def _fresh_cache_entry(w: World, team: str | None = None) -> dict[str, Any]:
+    """A new entry of vision's cache, to be evicted."""
+    fingerprint = f"evict{w.fresh()}"
+    w.call(w.api.run, "PUT", f"/api/v1/cache/{fingerprint}", json=_cache_entry(w))
+    return {"fingerprints": [fingerprint], **({"team": team} if team else {})}
+
+
 EVERYONE = both(o(200, 200, 200, 200, 200, 200, bad=200))  # no token is even looked at
 ANYONE = both(o(200, 200, 200, 200, 200, 200))
 ADMIN_ONLY = both(o(401, 403, 403, 403, 403, 201))
@@ -260,6 +267,15 @@ EXPECTED: dict[str, list[Case]] = {
         Case(
             "/api/v1/cache/{fresh_fingerprint}", both(o(401, 403, 200, 200, 404, 403)), _cache_entry
         )
+    ],
+    "POST /api/v1/cache/evict": [
+        # another team's publish token evicts in its own cache: where this entry is unknown
+        Case("/api/v1/cache/evict", both(o(401, 403, 403, 200, 404, 200)), _fresh_cache_entry),
+        Case(
+            "/api/v1/cache/evict",
+            both(o(401, 403, 403, 200, 403, 200)),
+            lambda w: _fresh_cache_entry(w, "vision"),
+        ),
     ],
     "POST /api/v1/sweeps": [Case("/api/v1/sweeps", RECORDERS, {"pipeline": "p"})],
     "GET /api/v1/sweeps/{sweep_id}": [Case("/api/v1/sweeps/{sweep}", RUN_READERS)],

@@ -21,8 +21,8 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 
 def count_execution(step: str) -> None:
-    """Append one line to $MODREG_EXAMPLE_COUNTER, if set: tests count real executions."""
-    counter = os.environ.get("MODREG_EXAMPLE_COUNTER")
+    """Append one line to $DIGITS_EXAMPLE_COUNTER, if set: tests count real executions."""
+    counter = os.environ.get("DIGITS_EXAMPLE_COUNTER")
     if counter:
         with open(counter, "a", encoding="utf-8") as out:
             out.write(f"{step} {os.getpid()}\n")
