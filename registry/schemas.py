@@ -50,6 +50,12 @@ RUN_ID_TEXT = 32
 ERROR_TEXT = 10_000
 FINGERPRINT_TEXT = 128
 
+# Integer bounds of the request, so a number the database cannot hold is a 422 here rather
+# than a driver error (a 500): row ids are the tables' INTEGER primary keys (32-bit on
+# PostgreSQL), offsets and limits are kept far below the 64-bit range both databases take.
+ROW_ID_MAX = 2**31 - 1
+OFFSET_MAX = 10**9
+
 
 _ANSWER = "modreg.answer"  # the validation context key that makes reading lenient
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -24,7 +24,7 @@ from modreg.registry import accounts, auth, references
 from modreg.registry.auth import Identity, Reach
 from modreg.registry.blobs import BlobStore, check_digest
 from modreg.registry.errors import AuthenticationError
-from modreg.registry.schemas import TokenCreate
+from modreg.registry.schemas import ROW_ID_MAX, TokenCreate
 from modreg.registry.settings import Settings
 
 
@@ -101,7 +101,9 @@ async def listing_tokens(identity: IdentityDep, team: str | None = None) -> Reac
     return auth.manage_tokens(identity, team if team or identity.admin else identity.team)
 
 
-async def revoking_token(token_id: int, identity: IdentityDep, session: SessionDep) -> int:
+async def revoking_token(
+    token_id: Annotated[int, Path(ge=1, le=ROW_ID_MAX)], identity: IdentityDep, session: SessionDep
+) -> int:
     """The team of the token in the path (None for an admin token); looked up only for a
     caller with a token, so the anonymous learn nothing about token ids."""
     team = None

@@ -20,6 +20,7 @@ from modreg.registry.api.deps import (
     StoreDep,
 )
 from modreg.registry.schemas import (
+    OFFSET_MAX,
     DefaultVersion,
     ModulePublic,
     PublishResult,
@@ -47,7 +48,7 @@ def search_modules(
     q: str | None = None,
     team: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=OFFSET_MAX)] = 0,
 ) -> list[ModulePublic]:
     return modules.search_modules(session, q, team, limit, offset, reach)
 
