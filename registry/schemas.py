@@ -64,6 +64,27 @@ def _is_answer(info: ValidationInfo) -> bool:
     return isinstance(info.context, dict) and info.context.get(_ANSWER) is True
 
 
+def refuse_nul(value: Any, where: str) -> None:
+    """Refuse the NUL character anywhere in ``value``'s text (strings, keys, nested JSON).
+
+    PostgreSQL cannot store it in text or JSON columns (SQLite can), and no name, path,
+    description or param of modreg has a use for it, so it is refused on both databases
+    before anything is written. Nested ``Wire`` models are skipped: they checked themselves.
+    """
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise PydanticCustomError(
+                "nul_character", "{where}: text may not contain NUL (\\u0000)", {"where": where}
+            )
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            refuse_nul(key, where)
+            refuse_nul(item, f"{where}.{key}")
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            refuse_nul(item, f"{where}.{index}")
+
+
 class Wire(BaseModel):
     """A JSON shape of the API: strict when validated plainly, lenient ``from_answer``."""
 
@@ -82,6 +103,13 @@ class Wire(BaseModel):
                 message = f"unknown field{'s' if len(unknown) > 1 else ''} {names}"
                 raise PydanticCustomError("extra_forbidden", message)
         return data
+
+    @model_validator(mode="after")
+    def _no_nul_text(self, info: ValidationInfo) -> Self:
+        if not _is_answer(info):
+            for name in type(self).model_fields:
+                refuse_nul(getattr(self, name), name)
+        return self
 
     @classmethod
     def from_answer(cls, data: Any) -> Self:

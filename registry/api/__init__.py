@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 
 def api_router() -> APIRouter:
     """All routes of the API, to mount under ``/api/v1``."""
-    from modreg.registry.api import accounts, blobs, modules, runs
+    from modreg.registry.api import accounts, blobs, deps, modules, runs
 
-    router = APIRouter()
+    router = APIRouter(dependencies=[Depends(deps.refusing_nul)])
     for area in (accounts, modules, blobs, runs):
         router.include_router(area.router)
     return router

@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from modreg.registry import accounts, auth, references
 from modreg.registry.auth import Identity, Reach
 from modreg.registry.blobs import BlobStore, check_digest
-from modreg.registry.errors import AuthenticationError
+from modreg.registry.errors import AuthenticationError, InvalidInputError
 from modreg.registry.schemas import ROW_ID_MAX, TokenCreate
 from modreg.registry.settings import Settings
 
@@ -42,6 +42,15 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
         yield session
     finally:
         session.close()
+
+
+async def refusing_nul(request: Request) -> None:
+    """Every route's guard: a NUL in a path or query value is a 422 (``schemas.refuse_nul``
+    says why; request bodies are checked by their ``Wire`` models)."""
+    values = [*request.path_params.items(), *request.query_params.multi_items()]
+    for name, value in values:
+        if "\x00" in name or "\x00" in str(value):
+            raise InvalidInputError(f"{name!r} in the URL: text may not contain NUL (\\u0000)")
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
