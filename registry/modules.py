@@ -223,6 +223,7 @@ def archive_digest(session: Session, team: str, name: str, version: str) -> str:
 
 def _check_manifest(manifest: Manifest, full_name: str, version: str) -> None:
     source = f"modreg.toml of {full_name}@{version}"
+    validate_manifest(manifest, source)
     if manifest.name != full_name:
         raise ManifestError(
             f"{source}: [module] name is {manifest.name!r} but it is published as {full_name!r}"
@@ -231,7 +232,6 @@ def _check_manifest(manifest: Manifest, full_name: str, version: str) -> None:
         raise ManifestError(
             f"{source}: [module] version is {manifest.version!r} but the publish says {version!r}"
         )
-    validate_manifest(manifest, source)
 
 
 def _checked_archive(session: Session, store: BlobStore, sha256: str, reach: Reach) -> int:
