@@ -28,6 +28,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from modreg.registry import references
 from modreg.registry.archive import check_archive
+from modreg.registry.archive_manifest import check_archive_manifest
 from modreg.registry.auth import Identity, Reach
 from modreg.registry.blobs import BlobStore
 from modreg.registry.db import audit, get_team, insert_ignore
@@ -234,15 +235,20 @@ def _check_manifest(manifest: Manifest, full_name: str, version: str) -> None:
         )
 
 
-def _checked_archive(session: Session, store: BlobStore, sha256: str, reach: Reach) -> int:
-    """Size of a stored, verified, safe archive blob the publisher may read (and make sure
-    its Blob row exists). A blob out of reach is as good as absent: publishing it would
-    hand another team's bytes to every reader of the module."""
+def _checked_archive(
+    session: Session, store: BlobStore, body: VersionCreate, reach: Reach, source: str
+) -> int:
+    """Size of a stored, verified, safe archive blob the publisher may read, holding the
+    manifest the publish sends (and make sure its Blob row exists). A blob out of reach is
+    as good as absent: publishing it would hand another team's bytes to every reader of
+    the module."""
+    sha256 = body.sha256
     size = store.size(sha256)
     if size is None or not references.readable(session, sha256, reach):
         raise UnknownBlobError(f"archive blob {sha256} is not uploaded: PUT /blobs/{sha256} first")
     with store.open_verified(sha256) as path:
         check_archive(path)
+        check_archive_manifest(path, body.manifest, source)
     insert_ignore(session, Blob, sha256=sha256, size=size, created_at=utcnow())
     return size
 
@@ -289,7 +295,8 @@ def publish_version(
     if existing is not None:
         return _replay(existing, body, full_name)
     _check_manifest(body.manifest, full_name, version)
-    size = _checked_archive(session, store, body.sha256, reach)
+    source = f"modreg.toml of {full_name}@{version}"
+    size = _checked_archive(session, store, body, reach, source)
     module = _module_for_publish(session, team, name, body.manifest.description)
     assert module.id is not None  # a row read back from the database
     row = ModuleVersion(

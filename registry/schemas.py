@@ -33,6 +33,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     ValidatorFunctionWrapHandler,
+    field_validator,
     model_validator,
 )
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
@@ -301,6 +302,22 @@ class VersionCreate(Wire):
     remote: str | None = Field(default=None, max_length=LONG_TEXT)
     sha256: str = Field(pattern=SHA256_PATTERN)
     manifest: Manifest
+
+    @field_validator("path")
+    @classmethod
+    def _plain_path(cls, path: str) -> str:
+        return check_module_path(path)
+
+
+def check_module_path(path: str) -> str:
+    """A module's folder inside its repo: "" (the root) or a relative POSIX path of plain
+    names, never ``..``, ``.``, an absolute path, a backslash or an empty segment."""
+    if path and ("\\" in path or any(part in ("", ".", "..") for part in path.split("/"))):
+        raise ValueError(
+            f"path {path!r} is not a folder of the repository: expected a relative POSIX path "
+            "such as 'modules/prep' (or '' for the root)"
+        )
+    return path
 
 
 class VersionPublic(Wire):

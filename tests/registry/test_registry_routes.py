@@ -8,7 +8,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from registry_data import COMMIT_B, Api, module_archive, publish_body, tar_gz
+from registry_data import (
+    COMMIT_B,
+    Api,
+    manifest_body,
+    manifest_toml,
+    module_archive,
+    publish_body,
+    tar_gz,
+)
 from sqlmodel import Session, select
 
 from modreg.registry.models import Token
@@ -123,6 +131,13 @@ def test_publish_created_replayed_and_conflicting(api: Api) -> None:
         ({"version": "1.0.0\n"}, 422, "invalid-manifest"),
         ({"sha256": "f" * 64}, 404, "unknown-blob"),
         ({"commit": "xyz"}, 422, "invalid-input"),
+        ({"command": []}, 422, "invalid-manifest"),
+        ({"command": ["", "run.py"]}, 422, "invalid-manifest"),
+        ({"path": "../../etc"}, 422, "invalid-input"),
+        ({"path": "/etc"}, 422, "invalid-input"),
+        ({"path": "mods\\prep"}, 422, "invalid-input"),
+        ({"path": "mods/./prep"}, 422, "invalid-input"),
+        ({"path": "mods/prep/"}, 422, "invalid-input"),
     ],
 )
 def test_publish_rejects_bad_input(
@@ -133,12 +148,36 @@ def test_publish_rejects_bad_input(
     for key, value in change.items():
         if key == "body_version":
             body["version"] = value
-        elif key in ("sha256", "commit"):
+        elif key in ("sha256", "commit", "path"):
             body[key] = value
         else:
             body["manifest"][key] = value
     assert_problem(api.publish_version(body), status, type_)
     assert api.client.get("/api/v1/modules/vision/prep/versions").status_code == 404
+
+
+def test_publish_in_a_subfolder_is_accepted(api: Api) -> None:
+    body = {**publish_body(api.put_blob(module_archive())), "path": "mods/prep-1.x"}
+    assert api.publish_version(body).status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("archive", "message"),
+    [
+        (tar_gz({"run.py": "x"}), "has no modreg.toml"),
+        (tar_gz({"sub/modreg.toml": manifest_toml(manifest_body())}), "has no modreg.toml"),
+        (tar_gz({"modreg.toml": "[module"}), "not valid TOML"),
+        (module_archive(description="not what was sent"), "differs from the one sent: description"),
+        (module_archive(command=["python", "other.py"]), "differs from the one sent: command"),
+        (module_archive(command=[]), "[module] command: expected a non-empty list"),
+    ],
+    ids=["none", "not-at-root", "broken", "description", "command", "empty-command"],
+)
+def test_publish_checks_the_manifest_in_the_archive(api: Api, archive: bytes, message: str) -> None:
+    sha = api.put_blob(archive)
+    body = assert_problem(api.publish_version(publish_body(sha)), 422, "invalid-manifest")
+    assert message in body["detail"]
+    assert api.client.get("/api/v1/modules/vision/prep").status_code == 404
 
 
 def _symlink_out(tar: tarfile.TarFile) -> None:
@@ -263,7 +302,7 @@ def test_resolve_statuses_default_and_errors(published: Api) -> None:
 
 def test_resolve_many_modules_in_one_call(api: Api) -> None:
     for index in range(5):
-        sha = api.put_blob(module_archive(salt=str(index)))
+        sha = api.put_blob(module_archive(name=f"vision/m{index}"))
         assert (
             api.publish_version(
                 publish_body(sha, name=f"vision/m{index}"), module=f"vision/m{index}"
@@ -276,7 +315,8 @@ def test_resolve_many_modules_in_one_call(api: Api) -> None:
 
 
 def test_search(published: Api) -> None:
-    sha = published.put_blob(module_archive(salt="t"))
+    archive = module_archive(name="vision/train", description="Trains the model")
+    sha = published.put_blob(archive)
     body = publish_body(sha, name="vision/train_100%", description="Trains the model")
     assert (
         published.publish_version(body, module="vision/train_100%").status_code == 422
