@@ -14,13 +14,14 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from pydantic.warnings import UnsupportedFieldAttributeWarning
 from sqlalchemy import Engine
@@ -38,6 +39,7 @@ from modreg.registry.errors import (
     InvalidInputError,
     RegistryError,
 )
+from modreg.registry.schemas import Problem
 from modreg.registry.settings import Settings
 
 API_PREFIX = "/api/v1"
@@ -175,6 +177,23 @@ def _install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
 
 
+def _openapi_with_problems(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """The app's ``openapi()``, with the ``Problem`` schema the routes' errors refer to
+    (``api.problems``): FastAPI adds schemas only of the models it serves itself."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = get_openapi(
+                title=app.title, version=app.version, summary=app.summary, routes=app.routes
+            )
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            schemas["Problem"] = Problem.model_json_schema()
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    return openapi
+
+
 def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     """A registry app for ``settings``; pass ``engine`` to share one (it is then not disposed)."""
     # FastAPI wraps body models in Annotated[Model, Body(alias=...)]; pydantic warns that the
@@ -201,6 +220,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.state.engine = db_engine
     app.state.blobs = make_blob_store(settings.data_dir, settings.blob_url)
     app.include_router(api_router(), prefix=API_PREFIX)
+    app.openapi = _openapi_with_problems(app)  # type: ignore[method-assign]
     _install_handlers(app)
     app.add_middleware(InternalErrors)
     app.add_middleware(ServerTiming)

@@ -552,6 +552,16 @@ class SweepPublic(Wire):
     run_ids: list[str] = Field(default_factory=list)
 
 
+class Problem(Wire):
+    """Every error answer (RFC 9457, ``application/problem+json``); some carry more fields
+    (``errors`` of a 422, ``expected`` / ``actual`` digests, the winner of a 409)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+
+
 class Health(Wire):
     status: str
     version: str

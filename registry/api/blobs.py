@@ -26,13 +26,14 @@ from modreg.registry.api.deps import (
     SettingsDep,
     StoreDep,
 )
+from modreg.registry.api.problems import GUARDED, problems
 from modreg.registry.blobs import check_digest
 from modreg.registry.errors import PayloadTooLargeError
 
 router = APIRouter()
 
 
-@router.head("/blobs/{sha256}")
+@router.head("/blobs/{sha256}", responses=problems(*GUARDED, 404))
 def head_blob(sha256: BlobReaderDep, store: StoreDep) -> Response:
     size = store.size(sha256)
     if size is None:
@@ -40,7 +41,7 @@ def head_blob(sha256: BlobReaderDep, store: StoreDep) -> Response:
     return Response(status_code=200, headers={"Content-Length": str(size)})
 
 
-@router.get("/blobs/{sha256}", response_class=FileResponse)
+@router.get("/blobs/{sha256}", response_class=FileResponse, responses=problems(*GUARDED, 404))
 def get_blob(sha256: BlobReaderDep, store: StoreDep) -> FileResponse:
     stack = ExitStack()
     path = stack.enter_context(store.open_verified(sha256))
@@ -60,7 +61,11 @@ def _declared_length(request: Request, limit: int) -> None:
         )
 
 
-@router.put("/blobs/{sha256}")
+@router.put(
+    "/blobs/{sha256}",
+    status_code=201,
+    responses={200: {"description": "The team held the blob already"}, **problems(*GUARDED, 413)},
+)
 async def put_blob(
     sha256: str,
     request: Request,

@@ -19,6 +19,7 @@ from modreg.registry.api.deps import (
     SessionDep,
     StoreDep,
 )
+from modreg.registry.api.problems import GUARDED, problems
 from modreg.registry.schemas import (
     OFFSET_MAX,
     DefaultVersion,
@@ -41,7 +42,7 @@ def _json(model: BaseModel) -> Response:
     return Response(model.model_dump_json(), media_type="application/json")
 
 
-@router.get("/modules")
+@router.get("/modules", responses=problems(*GUARDED))
 def search_modules(
     session: SessionDep,
     reach: ModuleReachDep,
@@ -53,26 +54,33 @@ def search_modules(
     return modules.search_modules(session, q, team, limit, offset, reach)
 
 
-@router.get("/modules/{team}/{name}")
+@router.get("/modules/{team}/{name}", responses=problems(*GUARDED, 404))
 def show_module(team: str, name: str, session: SessionDep, _: ModuleReaderDep) -> ModulePublic:
     return modules.show_module(session, team, name)
 
 
-@router.get("/modules/{team}/{name}/versions")
+@router.get("/modules/{team}/{name}/versions", responses=problems(*GUARDED, 404))
 def list_versions(
     team: str, name: str, session: SessionDep, _: ModuleReaderDep
 ) -> list[VersionPublic]:
     return modules.list_versions(session, team, name)
 
 
-@router.get(VERSION, response_model=VersionPublic)
+@router.get(VERSION, response_model=VersionPublic, responses=problems(*GUARDED, 404))
 def get_version(
     team: str, name: str, version: str, session: SessionDep, _: ModuleReaderDep
 ) -> Response:
     return _json(modules.get_version(session, team, name, version))
 
 
-@router.post("/modules/{team}/{name}/versions", status_code=201)
+@router.post(
+    "/modules/{team}/{name}/versions",
+    status_code=201,
+    responses={
+        200: {"model": PublishResult, "description": "The identical publish, done before"},
+        **problems(*GUARDED, 404, 409),
+    },
+)
 def publish(
     team: str,
     name: str,
@@ -102,7 +110,7 @@ def _status_route(status: VersionStatus, path: str) -> None:
         message = body.message if body else None
         return modules.set_status(session, team, name, version, status, message, identity)
 
-    router.post(f"{VERSION}/{path}", name=path)(change)
+    router.post(f"{VERSION}/{path}", name=path, responses=problems(*GUARDED, 404))(change)
 
 
 _status_route(VersionStatus.deprecated, "deprecate")
@@ -110,7 +118,7 @@ _status_route(VersionStatus.yanked, "yank")
 _status_route(VersionStatus.active, "unyank")
 
 
-@router.put("/modules/{team}/{name}/default")
+@router.put("/modules/{team}/{name}/default", responses=problems(*GUARDED, 404))
 def set_default(
     team: str,
     name: str,
@@ -122,7 +130,7 @@ def set_default(
     return modules.set_default(session, team, name, body.version, identity)
 
 
-@router.get(f"{VERSION}/archive", response_class=FileResponse)
+@router.get(f"{VERSION}/archive", response_class=FileResponse, responses=problems(*GUARDED, 404))
 def download_archive(
     team: str, name: str, version: str, session: SessionDep, store: StoreDep, _: ModuleReaderDep
 ) -> FileResponse:
@@ -138,7 +146,7 @@ def download_archive(
     )
 
 
-@router.post("/resolve", response_model=ResolveResponse)
+@router.post("/resolve", response_model=ResolveResponse, responses=problems(*GUARDED))
 def resolve(body: ResolveRequest, session: SessionDep, reach: ModuleReachDep) -> Response:
     results = modules.resolve(session, body.refs, reach)
     return _json(ResolveResponse(results=results))

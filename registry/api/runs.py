@@ -20,6 +20,7 @@ from modreg.registry.api.deps import (
     SessionDep,
     StoreDep,
 )
+from modreg.registry.api.problems import GUARDED, problems
 from modreg.registry.schemas import (
     CacheEntryCreate,
     CacheEntryPublic,
@@ -37,14 +38,14 @@ from modreg.registry.schemas import (
 router = APIRouter()
 
 
-@router.post("/cache/lookup")
+@router.post("/cache/lookup", responses=problems(*GUARDED))
 def lookup_cache(
     body: CacheLookup, session: SessionDep, reach: CacheReaderDep
 ) -> CacheLookupResult:
     return runs.lookup_cache(session, reach, body.fingerprints)
 
 
-@router.put("/cache/{fingerprint}")
+@router.put("/cache/{fingerprint}", responses=problems(*GUARDED, 404))
 def put_cache(
     fingerprint: str,
     body: CacheEntryCreate,
@@ -55,26 +56,26 @@ def put_cache(
     return runs.put_cache(session, store, reach, fingerprint, body)
 
 
-@router.post("/sweeps", status_code=201)
+@router.post("/sweeps", status_code=201, responses=problems(*GUARDED, 404))
 def create_sweep(
     body: SweepCreate, session: SessionDep, identity: IdentityDep, reach: RecorderDep
 ) -> SweepPublic:
     return runs.create_sweep(session, identity, reach, body)
 
 
-@router.get("/sweeps/{sweep_id}")
+@router.get("/sweeps/{sweep_id}", responses=problems(*GUARDED, 404))
 def get_sweep(sweep_id: str, session: SessionDep, reach: RunReaderDep) -> SweepPublic:
     return runs.get_sweep(session, sweep_id, reach)
 
 
-@router.post("/runs", status_code=201)
+@router.post("/runs", status_code=201, responses=problems(*GUARDED, 404))
 def create_run(
     body: RunCreate, session: SessionDep, identity: IdentityDep, reach: RecorderDep
 ) -> RunPublic:
     return runs.create_run(session, identity, reach, body)
 
 
-@router.get("/runs")
+@router.get("/runs", responses=problems(*GUARDED))
 def list_runs(
     session: SessionDep,
     reach: RunReaderDep,
@@ -85,17 +86,17 @@ def list_runs(
     return runs.list_runs(session, reach, sweep, pipeline, limit)
 
 
-@router.get("/runs/{run_id}")
+@router.get("/runs/{run_id}", responses=problems(*GUARDED, 404))
 def get_run(run_id: str, session: SessionDep, reach: RunReaderDep) -> RunPublic:
     return runs.get_run(session, run_id, reach)
 
 
-@router.patch("/runs/{run_id}")
+@router.patch("/runs/{run_id}", responses=problems(*GUARDED, 404))
 def update_run(run_id: str, body: RunUpdate, session: SessionDep, reach: RecorderDep) -> RunPublic:
     return runs.update_run(session, run_id, reach, body)
 
 
-@router.put("/runs/{run_id}/steps/{step}", status_code=204)
+@router.put("/runs/{run_id}/steps/{step}", status_code=204, responses=problems(*GUARDED, 404))
 def put_step(
     run_id: str,
     step: str,
@@ -108,7 +109,7 @@ def put_step(
     return Response(status_code=204)
 
 
-@router.put("/runs/{run_id}/steps", status_code=204)
+@router.put("/runs/{run_id}/steps", status_code=204, responses=problems(*GUARDED, 404))
 def put_steps(
     run_id: str, body: StepRunBatch, session: SessionDep, store: StoreDep, reach: RecorderDep
 ) -> Response:

@@ -610,3 +610,29 @@ def test_an_overlong_run_error_is_422_not_a_database_error(api: Api) -> None:
     step = {"status": "failed", "module": "vision/a", "version": "1.0.0", "fingerprint": "x" * 200}
     answer = api.client.put(f"/api/v1/runs/{run['id']}/steps/a", json=step, headers=auth)
     assert_problem(answer, 422, "invalid-input")
+
+
+def test_openapi_lists_every_error_as_a_problem(api: Api) -> None:
+    """A client generated from the document knows each route's errors: problem+json bodies
+    of the statuses the route really answers, never FastAPI's default 422 shape."""
+    document = api.client.get("/openapi.json").json()
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+    assert set(document["components"]["schemas"]["Problem"]["required"]) == {
+        "type", "title", "status", "detail"
+    }  # fmt: skip
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            errors = {int(s): r for s, r in operation["responses"].items() if int(s) >= 400}
+            takes_input = "requestBody" in operation or operation.get("parameters")
+            assert 400 in errors and (422 in errors or not takes_input), (method, path)
+            for answer in errors.values():
+                assert list(answer["content"]) == [PROBLEM], (method, path)
+    publish = document["paths"]["/api/v1/modules/{team}/{name}/versions"]["post"]["responses"]
+    assert {"200", "201", "404", "409"} <= set(publish)
+    assert "413" in document["paths"]["/api/v1/blobs/{sha256}"]["put"]["responses"]
+
+
+def test_a_bad_request_is_answered_as_the_document_says(api: Api) -> None:
+    answer = api.client.get("/api/v1/modules?limit=0")
+    assert_problem(answer, 422, "invalid-input")
+    assert answer.json()["errors"][0]["loc"] == "query.limit"
