@@ -33,6 +33,7 @@ from modreg.registry.auth import Identity, Reach
 from modreg.registry.blobs import BlobStore
 from modreg.registry.db import audit, get_team, insert_ignore
 from modreg.registry.errors import (
+    DamagedArchiveError,
     InvalidInputError,
     ManifestError,
     RegistryError,
@@ -217,6 +218,21 @@ def get_version(session: Session, team: str, name: str, version: str) -> Version
 
 def archive_digest(session: Session, team: str, name: str, version: str) -> str:
     return _get_version_row(session, team, name, version).sha256
+
+
+def damaged_archive(
+    session: Session, team: str, name: str, version: str, cause: UnknownBlobError
+) -> DamagedArchiveError:
+    """The error for a listed version whose archive the store no longer holds intact, with
+    the repair: publishing the same commit again re-uploads the bytes (an identical
+    publish is answered as done, so only the blob changes)."""
+    row = _get_version_row(session, team, name, version)
+    return DamagedArchiveError(
+        f"the archive of {team}/{name}@{row.version} is damaged on the server ({cause.detail}); "
+        f"repair it: run `modreg publish --skip-existing` from commit {row.commit}",
+        commit=row.commit,
+        sha256=row.sha256,
+    )
 
 
 # --- publish ---------------------------------------------------------------------------

@@ -566,3 +566,4 @@ class Health(Wire):
     status: str
     version: str
     database: str
+    corrupt_blobs: int = 0  # blobs this server found corrupt and dropped since it started

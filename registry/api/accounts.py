@@ -11,6 +11,7 @@ from modreg.registry.api.deps import (
     IdentityDep,
     ModuleReachDep,
     SessionDep,
+    StoreDep,
     TokenGrantDep,
     TokenListDep,
     TokenRevokeDep,
@@ -31,9 +32,12 @@ router = APIRouter()
 
 
 @router.get("/health", responses=problems(400))
-def health(session: SessionDep) -> Health:
+def health(session: SessionDep, store: StoreDep) -> Health:
     session.execute(text("SELECT 1"))
-    return Health(status="ok", version=VERSION, database=backend_name(session.get_bind()))
+    database = backend_name(session.get_bind())
+    return Health(
+        status="ok", version=VERSION, database=database, corrupt_blobs=store.corrupt_found
+    )
 
 
 @router.get("/whoami", responses=problems(400, 401))

@@ -20,6 +20,7 @@ from modreg.registry.api.deps import (
     StoreDep,
 )
 from modreg.registry.api.problems import GUARDED, problems
+from modreg.registry.errors import UnknownBlobError
 from modreg.registry.schemas import (
     OFFSET_MAX,
     DefaultVersion,
@@ -136,7 +137,10 @@ def download_archive(
 ) -> FileResponse:
     sha256 = modules.archive_digest(session, team, name, version)
     stack = ExitStack()
-    path = stack.enter_context(store.open_verified(sha256))
+    try:
+        path = stack.enter_context(store.open_verified(sha256))
+    except UnknownBlobError as exc:
+        raise modules.damaged_archive(session, team, name, version, exc) from exc
     return FileResponse(
         path,
         media_type="application/gzip",
