@@ -6,7 +6,7 @@ follow the schema (positive) and requests that break it (negative), sends them t
 type the document lists for that route, a body that matches the documented schema, and a
 4xx for data the schema forbids. It runs anonymous, with a team's publish token and with the
 admin token, on SQLite and PostgreSQL. Bounded (examples per operation, a deadline per
-request) and seeded (one fixed seed per caller, operation and mode), so CI pays about 90 s
+request) and seeded (one fixed seed per caller, operation and mode), so CI pays about 70 s
 for it and a failure reproduces. Each failure is reported with a ``curl`` line to replay it.
 Operations whose inputs are all free text get no negative requests: none exist.
 """
@@ -31,7 +31,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-EXAMPLES_PER_OPERATION = 4  # per mode and caller: ~35 s for the three callers on one database
+EXAMPLES_PER_OPERATION = 3  # per mode and caller: ~30 s for the three callers on one database
 REQUEST_DEADLINE_MS = 5000
 CHECKS: list[CheckFunction] = [
     not_a_server_error,
