@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from modreg.client.config import engine_state_dir
 from modreg.client.errors import PullError
+from modreg.registry.errors import DamagedArchiveError, UnknownBlobError
 from modreg.registry.schemas import Resolution, VersionPublic
 
 if TYPE_CHECKING:
@@ -83,9 +84,22 @@ def pull(
     version = resolution.version
     sources = SourceCache(sources_dir(cache_root), client)
     hit = sources.has(version.sha256)
-    cached_path = sources.ensure(version.sha256, f"{version.module}@{version.version}")
+    try:
+        cached_path = sources.ensure(version.sha256, f"{version.module}@{version.version}")
+    except UnknownBlobError as exc:  # listed, yet its archive cannot be served
+        raise _damaged(version, exc) from exc
     path = place(cached_path, dest.absolute()) if dest is not None else cached_path
     return PullResult(version, path, hit, resolution.reason, list(resolution.warnings))
+
+
+def _damaged(version: VersionPublic, cause: UnknownBlobError) -> DamagedArchiveError:
+    """The archive of a listed version is missing or rotten in the registry's store: say so,
+    and name the repair (the same publish again re-uploads the bytes)."""
+    return DamagedArchiveError(
+        f"the archive of {version.module}@{version.version} is damaged on the server "
+        f"({cause.detail}); repair it: run `modreg publish --skip-existing` from commit "
+        f"{version.commit}"
+    )
 
 
 def place(source: Path, dest: Path) -> Path:

@@ -3,7 +3,8 @@
 The database engine, blob store and settings live on ``app.state``, so every test can build
 its own app. One set of exception handlers turns every error into an
 ``application/problem+json`` body: ``RegistryError`` subclasses carry their own status and
-type slug; request validation is a 422; an unknown route a 404; a bug a 500 without details.
+type slug; request validation is a 422; an unknown route a 404; a bug a 500 without details
+(``InternalErrors``, which keeps the connection open).
 Every answer names the registry's version and API level; a client too old to be served is
 refused before routing (``ApiLevel``, with the policy in ``compatibility``).
 """
@@ -13,13 +14,14 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from pydantic.warnings import UnsupportedFieldAttributeWarning
 from sqlalchemy import Engine
@@ -37,6 +39,7 @@ from modreg.registry.errors import (
     InvalidInputError,
     RegistryError,
 )
+from modreg.registry.schemas import Problem
 from modreg.registry.settings import Settings
 
 API_PREFIX = "/api/v1"
@@ -77,9 +80,37 @@ async def _http_error(_: Request, exc: Exception) -> ProblemResponse:
     return problem(exc.status_code, slug, str(exc.detail), str(exc.detail))
 
 
-async def _internal_error(request: Request, exc: Exception) -> ProblemResponse:
-    log.exception("internal error on %s %s", request.method, request.url.path, exc_info=exc)
-    return problem(500, "internal-error", "Internal error", "the registry failed; see its log")
+class InternalErrors:
+    """ASGI middleware: a bug is logged and answered with a 500 problem, and that is all.
+
+    Not an exception handler for ``Exception``: Starlette runs that one in its outermost
+    ``ServerErrorMiddleware``, which re-raises after answering, and uvicorn then closes the
+    connection under the answer (the client saw a reset instead of the 500, and lost its
+    keep-alive connection). Here the exception ends where it is answered.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched_send)
+        except Exception as exc:
+            log.exception("internal error on %s %s", scope["method"], scope["path"], exc_info=exc)
+            if started:  # half an answer is out: only closing the connection can end it
+                raise
+            detail = "the registry failed; see its log"
+            await problem(500, "internal-error", "Internal error", detail)(scope, receive, send)
 
 
 class ServerTiming:
@@ -144,7 +175,23 @@ def _install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RegistryError, _registry_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _internal_error)
+
+
+def _openapi_with_problems(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """The app's ``openapi()``, with the ``Problem`` schema the routes' errors refer to
+    (``api.problems``): FastAPI adds schemas only of the models it serves itself."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = get_openapi(
+                title=app.title, version=app.version, summary=app.summary, routes=app.routes
+            )
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            schemas["Problem"] = Problem.model_json_schema()
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    return openapi
 
 
 def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
@@ -173,7 +220,9 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.state.engine = db_engine
     app.state.blobs = make_blob_store(settings.data_dir, settings.blob_url)
     app.include_router(api_router(), prefix=API_PREFIX)
+    app.openapi = _openapi_with_problems(app)  # type: ignore[method-assign]
     _install_handlers(app)
+    app.add_middleware(InternalErrors)
     app.add_middleware(ServerTiming)
     app.add_middleware(ApiLevel)
     return app

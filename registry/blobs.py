@@ -4,7 +4,9 @@ A blob is written through a ``BlobWriter``: bytes stream into a temp file while 
 and size are computed; on ``commit`` the digest is checked against the name the caller gave,
 the file is fsynced and renamed into place, so a blob is either absent or complete and
 correct. Reads verify again (``open_verified``): a blob whose bytes no longer match its
-name is deleted and reported as unknown, so it is never served.
+name is deleted, logged at error level, counted (``corrupt_found``, which ``/health``
+shows as ``corrupt_blobs``: since this server started) and reported as unknown, so it is
+never served.
 
 ``LocalBlobStore`` keeps ``ROOT/ab/cdef…`` files; ``FsspecBlobStore`` does the same on any
 fsspec URL (``s3://bucket/blobs``, ``memory://…``), staging through a local temp file.
@@ -13,6 +15,7 @@ fsspec URL (``s3://bucket/blobs``, ``memory://…``), staging through a local te
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import tempfile
@@ -35,6 +38,7 @@ from modreg.registry.hashing import sha256_file
 from modreg.registry.schemas import SHA256_PATTERN
 
 _SHA256 = re.compile(SHA256_PATTERN)
+log = logging.getLogger(__name__)
 
 
 def check_digest(sha256: str) -> str:
@@ -111,6 +115,7 @@ class BlobStore(ABC):
 
     def __init__(self, tmp_dir: Path) -> None:
         self.tmp_dir = tmp_dir
+        self.corrupt_found = 0  # blobs found corrupt (and dropped) since this store was made
 
     def writer(self, sha256: str, max_bytes: int) -> BlobWriter:
         """A writer for the blob named ``sha256``; use as a context manager, then commit."""
@@ -147,10 +152,13 @@ class BlobStore(ABC):
         return self.size(sha256) is not None
 
     def _corrupt(self, sha256: str, actual: str) -> UnknownBlobError:
+        log.error("blob %s is corrupt: its bytes hash to %s; dropped it", sha256, actual)
+        self.corrupt_found += 1
         self.delete(sha256)
         return UnknownBlobError(
-            f"blob {sha256} was corrupt (its bytes hash to {actual}) and has been dropped; "
-            "upload it again"
+            f"blob {sha256} was corrupt on the server (its bytes hash to {actual}) and has "
+            "been dropped; upload it again (a module archive: `modreg publish "
+            "--skip-existing` from the commit it was published from)"
         )
 
 

@@ -14,6 +14,7 @@ names, so the client can raise the very same class on its side of the wire::
     │   │   ├── UnknownModuleError
     │   │   ├── UnknownVersionError
     │   │   ├── UnknownBlobError
+    │   │   │   └── DamagedArchiveError   a listed version's archive rotted in the store
     │   │   ├── UnknownRunError
     │   │   ├── UnknownSweepError
     │   │   └── UnknownTokenError
@@ -103,6 +104,13 @@ class UnknownVersionError(NotFoundError):
 
 class UnknownBlobError(NotFoundError):
     type, title = "unknown-blob", "Unknown blob"
+
+
+class DamagedArchiveError(UnknownBlobError):
+    """A published version's archive is no longer in the store as published (its bytes
+    rotted and were dropped); the detail names the repair."""
+
+    type, title = "damaged-archive", "Archive damaged on the server"
 
 
 class UnknownRunError(NotFoundError):

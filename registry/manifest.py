@@ -174,6 +174,10 @@ def validate_manifest(manifest: Manifest, source: str = "modreg.toml") -> None:
         parse_version(manifest.version)
     except (InvalidNameError, InvalidVersionError) as exc:
         raise _fail(source, "[module]", exc.detail) from exc
+    if not manifest.command or not manifest.command[0].strip():
+        raise _fail(
+            source, "[module] command", "expected a non-empty list that starts with a program"
+        )
     if manifest.timeout is not None and not (
         manifest.timeout > 0 and math.isfinite(manifest.timeout)
     ):

@@ -28,10 +28,12 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from modreg.registry import references
 from modreg.registry.archive import check_archive
+from modreg.registry.archive_manifest import check_archive_manifest
 from modreg.registry.auth import Identity, Reach
 from modreg.registry.blobs import BlobStore
 from modreg.registry.db import audit, get_team, insert_ignore
 from modreg.registry.errors import (
+    DamagedArchiveError,
     InvalidInputError,
     ManifestError,
     RegistryError,
@@ -218,11 +220,27 @@ def archive_digest(session: Session, team: str, name: str, version: str) -> str:
     return _get_version_row(session, team, name, version).sha256
 
 
+def damaged_archive(
+    session: Session, team: str, name: str, version: str, cause: UnknownBlobError
+) -> DamagedArchiveError:
+    """The error for a listed version whose archive the store no longer holds intact, with
+    the repair: publishing the same commit again re-uploads the bytes (an identical
+    publish is answered as done, so only the blob changes)."""
+    row = _get_version_row(session, team, name, version)
+    return DamagedArchiveError(
+        f"the archive of {team}/{name}@{row.version} is damaged on the server ({cause.detail}); "
+        f"repair it: run `modreg publish --skip-existing` from commit {row.commit}",
+        commit=row.commit,
+        sha256=row.sha256,
+    )
+
+
 # --- publish ---------------------------------------------------------------------------
 
 
 def _check_manifest(manifest: Manifest, full_name: str, version: str) -> None:
     source = f"modreg.toml of {full_name}@{version}"
+    validate_manifest(manifest, source)
     if manifest.name != full_name:
         raise ManifestError(
             f"{source}: [module] name is {manifest.name!r} but it is published as {full_name!r}"
@@ -231,18 +249,22 @@ def _check_manifest(manifest: Manifest, full_name: str, version: str) -> None:
         raise ManifestError(
             f"{source}: [module] version is {manifest.version!r} but the publish says {version!r}"
         )
-    validate_manifest(manifest, source)
 
 
-def _checked_archive(session: Session, store: BlobStore, sha256: str, reach: Reach) -> int:
-    """Size of a stored, verified, safe archive blob the publisher may read (and make sure
-    its Blob row exists). A blob out of reach is as good as absent: publishing it would
-    hand another team's bytes to every reader of the module."""
+def _checked_archive(
+    session: Session, store: BlobStore, body: VersionCreate, reach: Reach, source: str
+) -> int:
+    """Size of a stored, verified, safe archive blob the publisher may read, holding the
+    manifest the publish sends (and make sure its Blob row exists). A blob out of reach is
+    as good as absent: publishing it would hand another team's bytes to every reader of
+    the module."""
+    sha256 = body.sha256
     size = store.size(sha256)
     if size is None or not references.readable(session, sha256, reach):
         raise UnknownBlobError(f"archive blob {sha256} is not uploaded: PUT /blobs/{sha256} first")
     with store.open_verified(sha256) as path:
         check_archive(path)
+        check_archive_manifest(path, body.manifest, source)
     if references.hold(session, store, [sha256]):  # collected meanwhile
         raise UnknownBlobError(f"archive blob {sha256} is not uploaded: PUT /blobs/{sha256} first")
     return size
@@ -290,7 +312,8 @@ def publish_version(
     if existing is not None:
         return _replay(existing, body, full_name)
     _check_manifest(body.manifest, full_name, version)
-    size = _checked_archive(session, store, body.sha256, reach)
+    source = f"modreg.toml of {full_name}@{version}"
+    size = _checked_archive(session, store, body, reach, source)
     module = _module_for_publish(session, team, name, body.manifest.description)
     assert module.id is not None  # a row read back from the database
     row = ModuleVersion(

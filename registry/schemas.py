@@ -33,6 +33,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     ValidatorFunctionWrapHandler,
+    field_validator,
     model_validator,
 )
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
@@ -50,12 +51,39 @@ RUN_ID_TEXT = 32
 ERROR_TEXT = 10_000
 FINGERPRINT_TEXT = 128
 
+# Integer bounds of the request, so a number the database cannot hold is a 422 here rather
+# than a driver error (a 500): row ids are the tables' INTEGER primary keys (32-bit on
+# PostgreSQL), offsets and limits are kept far below the 64-bit range both databases take.
+ROW_ID_MAX = 2**31 - 1
+OFFSET_MAX = 10**9
+
 
 _ANSWER = "modreg.answer"  # the validation context key that makes reading lenient
 
 
 def _is_answer(info: ValidationInfo) -> bool:
     return isinstance(info.context, dict) and info.context.get(_ANSWER) is True
+
+
+def refuse_nul(value: Any, where: str) -> None:
+    """Refuse the NUL character anywhere in ``value``'s text (strings, keys, nested JSON).
+
+    PostgreSQL cannot store it in text or JSON columns (SQLite can), and no name, path,
+    description or param of modreg has a use for it, so it is refused on both databases
+    before anything is written. Nested ``Wire`` models are skipped: they checked themselves.
+    """
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise PydanticCustomError(
+                "nul_character", "{where}: text may not contain NUL (\\u0000)", {"where": where}
+            )
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            refuse_nul(key, where)
+            refuse_nul(item, f"{where}.{key}")
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            refuse_nul(item, f"{where}.{index}")
 
 
 class Wire(BaseModel):
@@ -76,6 +104,13 @@ class Wire(BaseModel):
                 message = f"unknown field{'s' if len(unknown) > 1 else ''} {names}"
                 raise PydanticCustomError("extra_forbidden", message)
         return data
+
+    @model_validator(mode="after")
+    def _no_nul_text(self, info: ValidationInfo) -> Self:
+        if not _is_answer(info):
+            for name in type(self).model_fields:
+                refuse_nul(getattr(self, name), name)
+        return self
 
     @classmethod
     def from_answer(cls, data: Any) -> Self:
@@ -269,6 +304,22 @@ class VersionCreate(Wire):
     remote: str | None = Field(default=None, max_length=LONG_TEXT)
     sha256: str = Field(pattern=SHA256_PATTERN)
     manifest: Manifest
+
+    @field_validator("path")
+    @classmethod
+    def _plain_path(cls, path: str) -> str:
+        return check_module_path(path)
+
+
+def check_module_path(path: str) -> str:
+    """A module's folder inside its repo: "" (the root) or a relative POSIX path of plain
+    names, never ``..``, ``.``, an absolute path, a backslash or an empty segment."""
+    if path and ("\\" in path or any(part in ("", ".", "..") for part in path.split("/"))):
+        raise ValueError(
+            f"path {path!r} is not a folder of the repository: expected a relative POSIX path "
+            "such as 'modules/prep' (or '' for the root)"
+        )
+    return path
 
 
 class VersionPublic(Wire):
@@ -523,10 +574,21 @@ class SweepPublic(Wire):
     run_ids: list[str] = Field(default_factory=list)
 
 
+class Problem(Wire):
+    """Every error answer (RFC 9457, ``application/problem+json``); some carry more fields
+    (``errors`` of a 422, ``expected`` / ``actual`` digests, the winner of a 409)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+
+
 class Health(Wire):
     status: str
     version: str
     database: str
+    corrupt_blobs: int = 0  # blobs this server found corrupt and dropped since it started
 
 
 class GcRequest(Wire):

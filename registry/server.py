@@ -7,6 +7,7 @@ token to ``DATA/admin.token`` with mode 0600 and prints that path — never the 
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import sys
 from pathlib import Path
@@ -82,6 +83,9 @@ def serve(settings: Settings) -> None:
 
     from modreg.registry.app import create_app
 
+    logging.basicConfig(  # the registry's own log lines (errors, corrupt blobs) to stderr
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     engine, app, token_path = _start(settings, create_app)
     if token_path is not None:
         print(f"admin token written to {token_path}", file=sys.stderr, flush=True)

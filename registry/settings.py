@@ -43,6 +43,7 @@ class Settings(BaseModel):
             text = value.strip().lower()
             return None if text in ("", "never", "none") else parse_duration(text)
         return value
+
     # a running run whose engine sent nothing for this long reads ``abandoned`` (the engine
     # heartbeats every 30 s by default: ten missed beats)
     run_heartbeat_timeout: float = Field(default=300.0, gt=0)

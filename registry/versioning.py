@@ -96,9 +96,16 @@ def precedence(version: semver.Version) -> Precedence:
 
 @functools.lru_cache(maxsize=65536)
 def parse_version(text: str) -> semver.Version:
-    """A strict semver version, build metadata dropped."""
+    """A strict semver version, build metadata dropped.
+
+    Exactly the version: no surrounding whitespace (semver's pattern ends in ``$``, which
+    lets a trailing newline through, so whitespace is refused here), or a manifest could
+    keep ``"1.0.0\\n"`` while the version row says ``1.0.0``.
+    """
     try:
-        version = _KeyedVersion.parse(text.strip())
+        if not isinstance(text, str) or any(char.isspace() for char in text):
+            raise ValueError("whitespace in a version")
+        version = _KeyedVersion.parse(text)
     except (ValueError, TypeError) as exc:
         raise InvalidVersionError(
             f"invalid version {text!r}: expected strict semver such as 1.2.0 or 1.3.0-rc.1"

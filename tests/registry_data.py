@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import json
 import tarfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -82,9 +83,39 @@ def tar_gz(
     return buffer.getvalue()
 
 
-def module_archive(version: str = "1.0.0", salt: str = "") -> bytes:
-    """A small, safe module archive; ``salt`` changes its bytes."""
-    return tar_gz({"run.py": f"print('v{version}{salt}')\n", "modreg.toml": "[module]\n"})
+def module_archive(
+    version: str = "1.0.0", salt: str = "", name: str = "vision/prep", **manifest: Any
+) -> bytes:
+    """A small, safe module archive whose ``modreg.toml`` is the manifest ``publish_body``
+    sends for the same arguments; ``salt`` changes its bytes."""
+    toml = manifest_toml(manifest_body(version, name, **manifest))
+    return tar_gz({"run.py": f"print('v{version}{salt}')\n", "modreg.toml": toml})
+
+
+def manifest_body(
+    version: str = "1.0.0", name: str = "vision/prep", **manifest: Any
+) -> dict[str, Any]:
+    """The manifest of a publish body (JSON), with the defaults of these builders."""
+    base: dict[str, Any] = {
+        "name": name,
+        "version": version.split("+")[0],
+        "command": ["python", "run.py", "--size", "{params.size}"],
+        "interface": {"params": {"size": {"type": "int", "default": 8}}},
+    }
+    base.update(manifest)
+    return base
+
+
+def manifest_toml(manifest: dict[str, Any]) -> str:
+    """``manifest`` (a publish body's, JSON) written as the ``modreg.toml`` that says it."""
+    module = {key: value for key, value in manifest.items() if key != "interface"}
+    lines = ["[module]", *(f"{key} = {json.dumps(value)}" for key, value in module.items())]
+    for section, entries in manifest.get("interface", {}).items():
+        for entry, fields in entries.items():
+            lines.append(f"[{section}.{entry}]")
+            kept = {k: v for k, v in fields.items() if k != "required"}
+            lines += [f"{key} = {json.dumps(value)}" for key, value in kept.items()]
+    return "\n".join(lines) + "\n"
 
 
 def publish_body(
@@ -95,13 +126,7 @@ def publish_body(
     **manifest: Any,
 ) -> dict[str, Any]:
     """A VersionCreate body for an archive blob already uploaded."""
-    base: dict[str, Any] = {
-        "name": name,
-        "version": version.split("+")[0],
-        "command": ["python", "run.py", "--size", "{params.size}"],
-        "interface": {"params": {"size": {"type": "int", "default": 8}}},
-    }
-    base.update(manifest)
+    base = manifest_body(version, name, **manifest)
     return {
         "version": version,
         "commit": commit,

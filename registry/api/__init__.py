@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 
 def api_router() -> APIRouter:
     """All routes of the API, to mount under ``/api/v1``."""
-    from modreg.registry.api import accounts, blobs, gc, modules, runs
+    from modreg.registry.api import accounts, blobs, deps, gc, modules, runs
 
-    router = APIRouter()
+    router = APIRouter(dependencies=[Depends(deps.refusing_nul)])
     for area in (accounts, modules, blobs, runs, gc):
         router.include_router(area.router)
     return router

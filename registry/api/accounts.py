@@ -11,10 +11,12 @@ from modreg.registry.api.deps import (
     IdentityDep,
     ModuleReachDep,
     SessionDep,
+    StoreDep,
     TokenGrantDep,
     TokenListDep,
     TokenRevokeDep,
 )
+from modreg.registry.api.problems import GUARDED, problems
 from modreg.registry.compatibility import VERSION
 from modreg.registry.db import backend_name
 from modreg.registry.schemas import (
@@ -29,40 +31,43 @@ from modreg.registry.schemas import (
 router = APIRouter()
 
 
-@router.get("/health")
-def health(session: SessionDep) -> Health:
+@router.get("/health", responses=problems(400))
+def health(session: SessionDep, store: StoreDep) -> Health:
     session.execute(text("SELECT 1"))
-    return Health(status="ok", version=VERSION, database=backend_name(session.get_bind()))
+    database = backend_name(session.get_bind())
+    return Health(
+        status="ok", version=VERSION, database=database, corrupt_blobs=store.corrupt_found
+    )
 
 
-@router.get("/whoami")
+@router.get("/whoami", responses=problems(400, 401))
 def whoami(identity: IdentityDep) -> Identity:
     return identity.public()
 
 
-@router.post("/teams", status_code=201)
+@router.post("/teams", status_code=201, responses=problems(*GUARDED, 409))
 def create_team(
     body: TeamCreate, session: SessionDep, identity: IdentityDep, _: AdminDep
 ) -> TeamPublic:
     return accounts.create_team(session, body.name, identity)
 
 
-@router.get("/teams")
+@router.get("/teams", responses=problems(400, 401, 403))
 def list_teams(session: SessionDep, reach: ModuleReachDep) -> list[TeamPublic]:
     return accounts.list_teams(session, reach)
 
 
-@router.post("/tokens", status_code=201)
+@router.post("/tokens", status_code=201, responses=problems(*GUARDED, 404))
 def create_token(body: TokenGrantDep, session: SessionDep, identity: IdentityDep) -> TokenCreated:
     return accounts.create_token(session, body, identity)
 
 
-@router.get("/tokens")
+@router.get("/tokens", responses=problems(*GUARDED, 404))
 def list_tokens(session: SessionDep, reach: TokenListDep) -> list[TokenPublic]:
     return accounts.list_tokens(session, reach)
 
 
-@router.delete("/tokens/{token_id}", status_code=204)
+@router.delete("/tokens/{token_id}", status_code=204, responses=problems(*GUARDED, 404))
 def revoke_token(token_id: TokenRevokeDep, session: SessionDep, identity: IdentityDep) -> Response:
     accounts.revoke_token(session, token_id, identity)
     return Response(status_code=204)

@@ -27,13 +27,14 @@ from modreg.registry.api.deps import (
     SettingsDep,
     StoreDep,
 )
+from modreg.registry.api.problems import GUARDED, problems
 from modreg.registry.blobs import check_digest
 from modreg.registry.errors import PayloadTooLargeError
 
 router = APIRouter()
 
 
-@router.head("/blobs/{sha256}")
+@router.head("/blobs/{sha256}", responses=problems(*GUARDED, 404))
 def head_blob(sha256: BlobReaderDep, session: SessionDep, store: StoreDep) -> Response:
     """200 with the size when stored. Finding a blob is an upload's first step (the client
     skips the PUT): it refreshes the blob's last-seen time, so garbage collection spares it."""
@@ -45,7 +46,7 @@ def head_blob(sha256: BlobReaderDep, session: SessionDep, store: StoreDep) -> Re
     return Response(status_code=200, headers={"Content-Length": str(size)})
 
 
-@router.get("/blobs/{sha256}", response_class=FileResponse)
+@router.get("/blobs/{sha256}", response_class=FileResponse, responses=problems(*GUARDED, 404))
 def get_blob(sha256: BlobReaderDep, store: StoreDep) -> FileResponse:
     stack = ExitStack()
     path = stack.enter_context(store.open_verified(sha256))
@@ -65,7 +66,11 @@ def _declared_length(request: Request, limit: int) -> None:
         )
 
 
-@router.put("/blobs/{sha256}")
+@router.put(
+    "/blobs/{sha256}",
+    status_code=201,
+    responses={200: {"description": "The team held the blob already"}, **problems(*GUARDED, 413)},
+)
 async def put_blob(
     sha256: str,
     request: Request,

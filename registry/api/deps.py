@@ -16,15 +16,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from modreg.registry import accounts, auth, references
 from modreg.registry.auth import Identity, Reach
 from modreg.registry.blobs import BlobStore, check_digest
-from modreg.registry.errors import AuthenticationError
-from modreg.registry.schemas import CacheEviction, TokenCreate
+from modreg.registry.errors import AuthenticationError, InvalidInputError
+from modreg.registry.schemas import ROW_ID_MAX, CacheEviction, TokenCreate
 from modreg.registry.settings import Settings
 
 
@@ -42,6 +42,15 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
         yield session
     finally:
         session.close()
+
+
+async def refusing_nul(request: Request) -> None:
+    """Every route's guard: a NUL in a path or query value is a 422 (``schemas.refuse_nul``
+    says why; request bodies are checked by their ``Wire`` models)."""
+    values = [*request.path_params.items(), *request.query_params.multi_items()]
+    for name, value in values:
+        if "\x00" in name or "\x00" in str(value):
+            raise InvalidInputError(f"{name!r} in the URL: text may not contain NUL (\\u0000)")
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -105,7 +114,9 @@ async def listing_tokens(identity: IdentityDep, team: str | None = None) -> Reac
     return auth.manage_tokens(identity, team if team or identity.admin else identity.team)
 
 
-async def revoking_token(token_id: int, identity: IdentityDep, session: SessionDep) -> int:
+async def revoking_token(
+    token_id: Annotated[int, Path(ge=1, le=ROW_ID_MAX)], identity: IdentityDep, session: SessionDep
+) -> int:
     """The team of the token in the path (None for an admin token); looked up only for a
     caller with a token, so the anonymous learn nothing about token ids."""
     team = None

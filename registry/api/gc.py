@@ -14,13 +14,14 @@ from modreg.registry.api.deps import (
     SettingsDep,
     StoreDep,
 )
+from modreg.registry.api.problems import GUARDED, problems
 from modreg.registry.db import audit
 from modreg.registry.schemas import GcReport, GcRequest
 
 router = APIRouter()
 
 
-@router.post("/gc")
+@router.post("/gc", responses=problems(*GUARDED))
 def collect_garbage(
     body: GcRequest,
     request: Request,

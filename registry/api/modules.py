@@ -19,7 +19,10 @@ from modreg.registry.api.deps import (
     SessionDep,
     StoreDep,
 )
+from modreg.registry.api.problems import GUARDED, problems
+from modreg.registry.errors import UnknownBlobError
 from modreg.registry.schemas import (
+    OFFSET_MAX,
     DefaultVersion,
     ModulePublic,
     PublishResult,
@@ -40,38 +43,45 @@ def _json(model: BaseModel) -> Response:
     return Response(model.model_dump_json(), media_type="application/json")
 
 
-@router.get("/modules")
+@router.get("/modules", responses=problems(*GUARDED))
 def search_modules(
     session: SessionDep,
     reach: ModuleReachDep,
     q: str | None = None,
     team: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=OFFSET_MAX)] = 0,
 ) -> list[ModulePublic]:
     return modules.search_modules(session, q, team, limit, offset, reach)
 
 
-@router.get("/modules/{team}/{name}")
+@router.get("/modules/{team}/{name}", responses=problems(*GUARDED, 404))
 def show_module(team: str, name: str, session: SessionDep, _: ModuleReaderDep) -> ModulePublic:
     return modules.show_module(session, team, name)
 
 
-@router.get("/modules/{team}/{name}/versions")
+@router.get("/modules/{team}/{name}/versions", responses=problems(*GUARDED, 404))
 def list_versions(
     team: str, name: str, session: SessionDep, _: ModuleReaderDep
 ) -> list[VersionPublic]:
     return modules.list_versions(session, team, name)
 
 
-@router.get(VERSION, response_model=VersionPublic)
+@router.get(VERSION, response_model=VersionPublic, responses=problems(*GUARDED, 404))
 def get_version(
     team: str, name: str, version: str, session: SessionDep, _: ModuleReaderDep
 ) -> Response:
     return _json(modules.get_version(session, team, name, version))
 
 
-@router.post("/modules/{team}/{name}/versions", status_code=201)
+@router.post(
+    "/modules/{team}/{name}/versions",
+    status_code=201,
+    responses={
+        200: {"model": PublishResult, "description": "The identical publish, done before"},
+        **problems(*GUARDED, 404, 409),
+    },
+)
 def publish(
     team: str,
     name: str,
@@ -101,7 +111,7 @@ def _status_route(status: VersionStatus, path: str) -> None:
         message = body.message if body else None
         return modules.set_status(session, team, name, version, status, message, identity)
 
-    router.post(f"{VERSION}/{path}", name=path)(change)
+    router.post(f"{VERSION}/{path}", name=path, responses=problems(*GUARDED, 404))(change)
 
 
 _status_route(VersionStatus.deprecated, "deprecate")
@@ -109,7 +119,7 @@ _status_route(VersionStatus.yanked, "yank")
 _status_route(VersionStatus.active, "unyank")
 
 
-@router.put("/modules/{team}/{name}/default")
+@router.put("/modules/{team}/{name}/default", responses=problems(*GUARDED, 404))
 def set_default(
     team: str,
     name: str,
@@ -121,13 +131,16 @@ def set_default(
     return modules.set_default(session, team, name, body.version, identity)
 
 
-@router.get(f"{VERSION}/archive", response_class=FileResponse)
+@router.get(f"{VERSION}/archive", response_class=FileResponse, responses=problems(*GUARDED, 404))
 def download_archive(
     team: str, name: str, version: str, session: SessionDep, store: StoreDep, _: ModuleReaderDep
 ) -> FileResponse:
     sha256 = modules.archive_digest(session, team, name, version)
     stack = ExitStack()
-    path = stack.enter_context(store.open_verified(sha256))
+    try:
+        path = stack.enter_context(store.open_verified(sha256))
+    except UnknownBlobError as exc:
+        raise modules.damaged_archive(session, team, name, version, exc) from exc
     return FileResponse(
         path,
         media_type="application/gzip",
@@ -137,7 +150,7 @@ def download_archive(
     )
 
 
-@router.post("/resolve", response_model=ResolveResponse)
+@router.post("/resolve", response_model=ResolveResponse, responses=problems(*GUARDED))
 def resolve(body: ResolveRequest, session: SessionDep, reach: ModuleReachDep) -> Response:
     results = modules.resolve(session, body.refs, reach)
     return _json(ResolveResponse(results=results))

@@ -23,6 +23,7 @@ from modreg.registry.api.deps import (
     SettingsDep,
     StoreDep,
 )
+from modreg.registry.api.problems import GUARDED, problems
 from modreg.registry.schemas import (
     CacheEntryCreate,
     CacheEntryPublic,
@@ -42,14 +43,14 @@ from modreg.registry.settings import Settings
 router = APIRouter()
 
 
-@router.post("/cache/lookup")
+@router.post("/cache/lookup", responses=problems(*GUARDED))
 def lookup_cache(
     body: CacheLookup, session: SessionDep, reach: CacheReaderDep
 ) -> CacheLookupResult:
     return runs.lookup_cache(session, reach, body.fingerprints)
 
 
-@router.post("/cache/evict")
+@router.post("/cache/evict", responses=problems(*GUARDED, 404))
 def evict_cache(
     eviction: CacheEvictorDep, session: SessionDep, identity: IdentityDep
 ) -> CacheEvicted:
@@ -58,7 +59,7 @@ def evict_cache(
     return runs.evict_cache(session, identity, reach, body)
 
 
-@router.put("/cache/{fingerprint}")
+@router.put("/cache/{fingerprint}", responses=problems(*GUARDED, 404))
 def put_cache(
     fingerprint: str,
     body: CacheEntryCreate,
@@ -73,26 +74,26 @@ def _heartbeat_timeout(settings: Settings) -> timedelta:
     return timedelta(seconds=settings.run_heartbeat_timeout)
 
 
-@router.post("/sweeps", status_code=201)
+@router.post("/sweeps", status_code=201, responses=problems(*GUARDED, 404))
 def create_sweep(
     body: SweepCreate, session: SessionDep, identity: IdentityDep, reach: RecorderDep
 ) -> SweepPublic:
     return runs.create_sweep(session, identity, reach, body)
 
 
-@router.get("/sweeps/{sweep_id}")
+@router.get("/sweeps/{sweep_id}", responses=problems(*GUARDED, 404))
 def get_sweep(sweep_id: str, session: SessionDep, reach: RunReaderDep) -> SweepPublic:
     return runs.get_sweep(session, sweep_id, reach)
 
 
-@router.post("/runs", status_code=201)
+@router.post("/runs", status_code=201, responses=problems(*GUARDED, 404))
 def create_run(
     body: RunCreate, session: SessionDep, identity: IdentityDep, reach: RecorderDep
 ) -> RunPublic:
     return runs.create_run(session, identity, reach, body)
 
 
-@router.get("/runs")
+@router.get("/runs", responses=problems(*GUARDED))
 def list_runs(
     session: SessionDep,
     reach: RunReaderDep,
@@ -104,7 +105,7 @@ def list_runs(
     return runs.list_runs(session, reach, sweep, pipeline, limit, _heartbeat_timeout(settings))
 
 
-@router.get("/runs/{run_id}")
+@router.get("/runs/{run_id}", responses=problems(*GUARDED, 404))
 def get_run(
     run_id: str, session: SessionDep, reach: RunReaderDep, settings: SettingsDep
 ) -> RunPublic:
@@ -112,12 +113,12 @@ def get_run(
     return runs.get_run(session, run_id, reach, _heartbeat_timeout(settings))
 
 
-@router.patch("/runs/{run_id}")
+@router.patch("/runs/{run_id}", responses=problems(*GUARDED, 404))
 def update_run(run_id: str, body: RunUpdate, session: SessionDep, reach: RecorderDep) -> RunPublic:
     return runs.update_run(session, run_id, reach, body)
 
 
-@router.put("/runs/{run_id}/pin")
+@router.put("/runs/{run_id}/pin", responses=problems(*GUARDED, 404))
 def pin_run(
     run_id: str,
     session: SessionDep,
@@ -129,7 +130,7 @@ def pin_run(
     return runs.set_pinned(session, run_id, reach, True, identity, _heartbeat_timeout(settings))
 
 
-@router.delete("/runs/{run_id}/pin")
+@router.delete("/runs/{run_id}/pin", responses=problems(*GUARDED, 404))
 def unpin_run(
     run_id: str,
     session: SessionDep,
@@ -140,7 +141,7 @@ def unpin_run(
     return runs.set_pinned(session, run_id, reach, False, identity, _heartbeat_timeout(settings))
 
 
-@router.put("/runs/{run_id}/steps/{step}", status_code=204)
+@router.put("/runs/{run_id}/steps/{step}", status_code=204, responses=problems(*GUARDED, 404))
 def put_step(
     run_id: str,
     step: str,
@@ -153,7 +154,7 @@ def put_step(
     return Response(status_code=204)
 
 
-@router.put("/runs/{run_id}/steps", status_code=204)
+@router.put("/runs/{run_id}/steps", status_code=204, responses=problems(*GUARDED, 404))
 def put_steps(
     run_id: str, body: StepRunBatch, session: SessionDep, store: StoreDep, reach: RecorderDep
 ) -> Response:

@@ -119,7 +119,9 @@ def test_a_tampered_archive_leaves_nothing_behind(
     blob.write_bytes(blob.read_bytes() + b"tampered")
     result = run(*shared.options("read"), "pull", module_name, "--dest", tmp_path / "out")
     assert result.exit_code == 1
-    assert result.stderr.startswith(f"error: blob {sha256} was corrupt")
+    damaged = f"error: the archive of {module_name}@1.0.0 is damaged on the server (blob {sha256}"
+    assert result.stderr.startswith(damaged)
+    assert "repair it: run `modreg publish --skip-existing` from commit" in result.stderr
     assert result.stderr.count("\n") == 1
     assert [name for name in _leftovers(tmp_path) if "out" in name] == []  # no staging folder
     assert _leftovers(sources_dir()) == []

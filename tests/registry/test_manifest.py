@@ -50,6 +50,11 @@ def test_good_manifest() -> None:
     ("old", "new", "message"),
     [
         (
+            'command = ["python"',
+            'command = [" "',
+            "modreg.toml: [module] command: expected a non-empty list that starts with a program",
+        ),
+        (
             "timeout = 60",
             'timeout = 60\ncolour = "red"',
             "modreg.toml: [module]: unknown key 'colour'",

@@ -8,7 +8,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from registry_data import COMMIT_B, Api, module_archive, publish_body, tar_gz
+from registry_data import (
+    COMMIT_B,
+    Api,
+    manifest_body,
+    manifest_toml,
+    module_archive,
+    publish_body,
+    tar_gz,
+)
 from sqlmodel import Session, select
 
 from modreg.registry.models import Token
@@ -120,8 +128,19 @@ def test_publish_created_replayed_and_conflicting(api: Api) -> None:
         ({"env": ["AWS_SESSION_TOKEN"]}, 422, "invalid-manifest"),
         ({"env": ["NOT A NAME"]}, 422, "invalid-manifest"),
         ({"body_version": "1.0"}, 422, "invalid-version"),
+        ({"body_version": " 1.0.0"}, 422, "invalid-version"),
+        ({"body_version": "1.0.0\n"}, 422, "invalid-version"),
+        ({"version": " 1.0.0"}, 422, "invalid-manifest"),
+        ({"version": "1.0.0\n"}, 422, "invalid-manifest"),
         ({"sha256": "f" * 64}, 404, "unknown-blob"),
         ({"commit": "xyz"}, 422, "invalid-input"),
+        ({"command": []}, 422, "invalid-manifest"),
+        ({"command": ["", "run.py"]}, 422, "invalid-manifest"),
+        ({"path": "../../etc"}, 422, "invalid-input"),
+        ({"path": "/etc"}, 422, "invalid-input"),
+        ({"path": "mods\\prep"}, 422, "invalid-input"),
+        ({"path": "mods/./prep"}, 422, "invalid-input"),
+        ({"path": "mods/prep/"}, 422, "invalid-input"),
     ],
 )
 def test_publish_rejects_bad_input(
@@ -132,12 +151,36 @@ def test_publish_rejects_bad_input(
     for key, value in change.items():
         if key == "body_version":
             body["version"] = value
-        elif key in ("sha256", "commit"):
+        elif key in ("sha256", "commit", "path"):
             body[key] = value
         else:
             body["manifest"][key] = value
     assert_problem(api.publish_version(body), status, type_)
     assert api.client.get("/api/v1/modules/vision/prep/versions").status_code == 404
+
+
+def test_publish_in_a_subfolder_is_accepted(api: Api) -> None:
+    body = {**publish_body(api.put_blob(module_archive())), "path": "mods/prep-1.x"}
+    assert api.publish_version(body).status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("archive", "message"),
+    [
+        (tar_gz({"run.py": "x"}), "has no modreg.toml"),
+        (tar_gz({"sub/modreg.toml": manifest_toml(manifest_body())}), "has no modreg.toml"),
+        (tar_gz({"modreg.toml": "[module"}), "not valid TOML"),
+        (module_archive(description="not what was sent"), "differs from the one sent: description"),
+        (module_archive(command=["python", "other.py"]), "differs from the one sent: command"),
+        (module_archive(command=[]), "[module] command: expected a non-empty list"),
+    ],
+    ids=["none", "not-at-root", "broken", "description", "command", "empty-command"],
+)
+def test_publish_checks_the_manifest_in_the_archive(api: Api, archive: bytes, message: str) -> None:
+    sha = api.put_blob(archive)
+    body = assert_problem(api.publish_version(publish_body(sha)), 422, "invalid-manifest")
+    assert message in body["detail"]
+    assert api.client.get("/api/v1/modules/vision/prep").status_code == 404
 
 
 def _symlink_out(tar: tarfile.TarFile) -> None:
@@ -262,7 +305,7 @@ def test_resolve_statuses_default_and_errors(published: Api) -> None:
 
 def test_resolve_many_modules_in_one_call(api: Api) -> None:
     for index in range(5):
-        sha = api.put_blob(module_archive(salt=str(index)))
+        sha = api.put_blob(module_archive(name=f"vision/m{index}"))
         assert (
             api.publish_version(
                 publish_body(sha, name=f"vision/m{index}"), module=f"vision/m{index}"
@@ -275,7 +318,8 @@ def test_resolve_many_modules_in_one_call(api: Api) -> None:
 
 
 def test_search(published: Api) -> None:
-    sha = published.put_blob(module_archive(salt="t"))
+    archive = module_archive(name="vision/train", description="Trains the model")
+    sha = published.put_blob(archive)
     body = publish_body(sha, name="vision/train_100%", description="Trains the model")
     assert (
         published.publish_version(body, module="vision/train_100%").status_code == 422
@@ -569,3 +613,29 @@ def test_an_overlong_run_error_is_422_not_a_database_error(api: Api) -> None:
     step = {"status": "failed", "module": "vision/a", "version": "1.0.0", "fingerprint": "x" * 200}
     answer = api.client.put(f"/api/v1/runs/{run['id']}/steps/a", json=step, headers=auth)
     assert_problem(answer, 422, "invalid-input")
+
+
+def test_openapi_lists_every_error_as_a_problem(api: Api) -> None:
+    """A client generated from the document knows each route's errors: problem+json bodies
+    of the statuses the route really answers, never FastAPI's default 422 shape."""
+    document = api.client.get("/openapi.json").json()
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+    assert set(document["components"]["schemas"]["Problem"]["required"]) == {
+        "type", "title", "status", "detail"
+    }  # fmt: skip
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            errors = {int(s): r for s, r in operation["responses"].items() if int(s) >= 400}
+            takes_input = "requestBody" in operation or operation.get("parameters")
+            assert 400 in errors and (422 in errors or not takes_input), (method, path)
+            for answer in errors.values():
+                assert list(answer["content"]) == [PROBLEM], (method, path)
+    publish = document["paths"]["/api/v1/modules/{team}/{name}/versions"]["post"]["responses"]
+    assert {"200", "201", "404", "409"} <= set(publish)
+    assert "413" in document["paths"]["/api/v1/blobs/{sha256}"]["put"]["responses"]
+
+
+def test_a_bad_request_is_answered_as_the_document_says(api: Api) -> None:
+    answer = api.client.get("/api/v1/modules?limit=0")
+    assert_problem(answer, 422, "invalid-input")
+    assert answer.json()["errors"][0]["loc"] == "query.limit"

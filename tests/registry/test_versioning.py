@@ -120,7 +120,9 @@ def test_module_name_accepts_allowed_characters() -> None:
     check_module_name("team-1/name_2.x")
 
 
-@pytest.mark.parametrize("bad", ["1.0", "v1.0.0", "01.0.0", "1.0.0-", ""])
+@pytest.mark.parametrize(
+    "bad", ["1.0", "v1.0.0", "01.0.0", "1.0.0-", "", " 1.2.3", "1.0.0\n", "1.0.0 ", "1.0.0-rc.1\t"]
+)
 def test_versions_are_strict(bad: str) -> None:
     with pytest.raises(InvalidVersionError):
         canonical_version(bad)
