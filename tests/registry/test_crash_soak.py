@@ -106,6 +106,13 @@ def _work(server: ServerHandle, token: str, queue: list[Operation], stop: thread
             op.done = True
 
 
+def _wait_until_done(queue: list[Operation], count: int, worker: threading.Thread) -> None:
+    deadline = time.monotonic() + 60
+    while sum(op.done for op in queue) < count and worker.is_alive():
+        assert time.monotonic() < deadline, "the server made no progress"
+        time.sleep(0.01)
+
+
 def _start(factory: Callable[..., ServerHandle], data: Path, db_url: str) -> ServerHandle:
     return factory(data_dir=data, db_url=db_url)
 
@@ -126,7 +133,10 @@ def test_killed_server_loses_nothing_confirmed_and_keeps_nothing_half_done(
         # a publish needs the publish token; it serves every kind (publish includes run)
         worker = threading.Thread(target=_work, args=(server, tokens.publish, queue, stop))
         worker.start()
-        time.sleep(rng.uniform(0.3, 1.5))
+        # kill once the server has done some work this round, at a random instant after:
+        # mid-request, mid-transaction, or between two requests of one operation
+        _wait_until_done(queue, sum(op.done for op in queue) + rng.randint(1, 4), worker)
+        time.sleep(rng.uniform(0.0, 0.08))
         assert server.process is not None
         server.process.kill()
         server.process.wait(10)
