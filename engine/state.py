@@ -29,15 +29,14 @@ import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from modreg.engine.errors import StateBusyError
 from modreg.engine.fingerprint import Fingerprint
-from modreg.registry.schemas import OutputRef, RunStatus, StepRunRecord
+from modreg.registry.schemas import OutputRef, RunBase
 
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 
@@ -113,29 +112,17 @@ class StepHistory:
             raise ValueError(f"not a step history entry: {exc}") from exc
 
 
-class LocalRun(BaseModel):
+class LocalRun(RunBase):
     """What one run did, as ``STATE/runs/<run id>.json`` keeps it.
 
-    The fields are those of the registry's ``RunPublic`` (less the team), plus the step logs
+    The fields of every run record (``RunBase``), plus its place in its sweep, the step logs
     on this machine and ``recorded``: whether the registry holds the run too. A run made
     ``--offline``, or one the registry could not record, is ``local``: ``modreg runs`` shows
-    it from here.
+    it from here. A record is read like a registry's answer (``from_answer_json``), so one a
+    newer modreg wrote, with fields or statuses this one does not know, still reads.
     """
 
-    model_config = ConfigDict(extra="ignore")
-
-    id: str
-    pipeline: str
-    sweep_id: str | None = None
     sweep_index: int = 0  # its place among the runs of its sweep
-    variant: dict[str, Any] = Field(default_factory=dict)
-    status: RunStatus
-    error: str | None = None
-    spec: dict[str, Any] = Field(default_factory=dict)
-    lock: dict[str, Any] = Field(default_factory=dict)
-    created_at: datetime
-    ended_at: datetime | None = None
-    steps: dict[str, StepRunRecord] = Field(default_factory=dict)
     logs: dict[str, str] = Field(default_factory=dict)  # step -> its log file
     warnings: list[str] = Field(default_factory=list)
     recorded: bool = False
@@ -269,6 +256,6 @@ class StateDir:
 
 def _read_run(path: Path) -> LocalRun | None:
     try:
-        return LocalRun.model_validate_json(path.read_bytes())
+        return LocalRun.from_answer_json(path.read_bytes())
     except (OSError, ValidationError):
         return None

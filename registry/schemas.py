@@ -540,9 +540,11 @@ class StepRunBatch(Wire):
     finish: RunUpdate | None = None
 
 
-class RunPublic(Wire):
+class RunBase(Wire):
+    """What every record of a run holds: the registry's (``RunPublic``) and the one a machine
+    keeps of its own runs (``engine.state.LocalRun``)."""
+
     id: str
-    team: str
     pipeline: str
     sweep_id: str | None = None
     variant: dict[str, Any] = Field(default_factory=dict)
@@ -552,8 +554,12 @@ class RunPublic(Wire):
     lock: dict[str, Any] = Field(default_factory=dict)
     created_at: datetime
     ended_at: datetime | None = None
-    heartbeat_at: datetime | None = None
     steps: dict[str, StepRunRecord] = Field(default_factory=dict)
+
+
+class RunPublic(RunBase):
+    team: str
+    heartbeat_at: datetime | None = None
     pinned: bool = False  # garbage collection keeps its step outputs, logs and cache entries
 
 
