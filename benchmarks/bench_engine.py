@@ -36,7 +36,8 @@ MODREG = str(Path(sys.executable).with_name("modreg"))
 # it. The floors use exactly that. Not ``python3`` from PATH: on pyenv or asdf that is a shell
 # shim (0.20 s a start here, against 0.05 s), which made modreg look faster than its floor.
 # Nor its realpath: in a venv that is the base interpreter, a different start (0.09 s here).
-PYTHON = sys.executable
+# Read off that #! line, so the floors match the steps whichever Python runs this script.
+PYTHON = Path(MODREG).read_text().splitlines()[0].removeprefix("#!").strip()
 MIB = 1 << 20
 FAN = 50
 CHAIN = 20
