@@ -267,11 +267,15 @@ def test_gc_during_concurrent_publishes_and_runs_loses_nothing_referenced(
     registry: Registry,
 ) -> None:
     reg, recorded, stop = registry, Recorded(), threading.Event()
+    orphan = reg.put(reg.unique("uploaded, never named"))  # so the collector has work however fast
     with ThreadPoolExecutor(WORKERS + 1) as pool:
         gc_runs = pool.submit(_collector, reg, stop)
         workers = [pool.submit(_worker, reg, i, recorded) for i in range(WORKERS)]
         for future in workers:
             future.result()
+        deadline = time.monotonic() + 30
+        while reg.status(orphan) == 200 and time.monotonic() < deadline:
+            time.sleep(0.05)  # until the collector, on its own, takes the orphan past its grace
         stop.set()
         runs, deleted = gc_runs.result()
         assert runs >= 3 and deleted > 0, "the collector ran beside the writers, and deleted"
