@@ -47,6 +47,8 @@ _PARTIAL = re.compile(
 )
 _COMPARATOR = re.compile(r"^(?P<op><=|>=|<|>|=|\^|~>?|)\s*(?P<version>\S+)$")
 _WILDCARDS = {"x", "X", "*"}
+# said with every range that cannot be read, so the fix is in the same line as the fault
+RANGE_FORMS = "ranges look like 1.2.0 (exact), ^1.2, ~1.2.3, 1.2.x, '>=1.2, <2', '1.0 - 1.4' or *"
 
 # semver precedence as a plain tuple; see ``precedence``
 Precedence = tuple[int, int, int, int, tuple[tuple[int, int, str], ...]]
@@ -197,10 +199,15 @@ class _Partial:
         return semver.Version(self.major or 0, self.minor or 0, self.patch or 0, self.pre)
 
 
+def _unreadable(whole: str, problem: str) -> InvalidRangeError:
+    """The error of a range that cannot be parsed: what is wrong, then the accepted forms."""
+    return InvalidRangeError(f"invalid version range {whole!r}: {problem}; {RANGE_FORMS}")
+
+
 def _parse_partial(text: str, whole: str) -> _Partial:
     match = _PARTIAL.match(text)
     if not match:
-        raise InvalidRangeError(f"invalid version range {whole!r}: cannot read {text!r}")
+        raise _unreadable(whole, f"cannot read {text!r}")
     parts: list[int | None] = []
     for key in ("major", "minor", "patch"):
         value = match.group(key)
@@ -260,7 +267,7 @@ def _primitive(op: str, p: _Partial) -> list[Comparator]:
 def _parse_comparator(token: str, whole: str) -> list[Comparator]:
     match = _COMPARATOR.match(token.strip())
     if not match:
-        raise InvalidRangeError(f"invalid version range {whole!r}: cannot read {token!r}")
+        raise _unreadable(whole, f"cannot read {token.strip()!r}")
     op, partial = match.group("op"), _parse_partial(match.group("version"), whole)
     if op == "^":
         return _caret(partial)
@@ -281,7 +288,7 @@ def _parse_set(text: str, whole: str) -> ComparatorSet:
     comparators = []
     for token in text.split(","):
         if not token.strip():
-            raise InvalidRangeError(f"invalid version range {whole!r}: empty comparator")
+            raise _unreadable(whole, "empty comparator")
         comparators += _parse_comparator(token, whole)
     return ComparatorSet(tuple(comparators))
 

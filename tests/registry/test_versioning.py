@@ -86,6 +86,24 @@ def test_bad_ranges_are_named(bad: str) -> None:
         parse_range(bad)
 
 
+FORMS = "ranges look like 1.2.0 (exact), ^1.2, ~1.2.3, 1.2.x, '>=1.2, <2', '1.0 - 1.4' or *"
+
+
+@pytest.mark.parametrize(
+    ("bad", "problem"),
+    [
+        ("banana", "cannot read 'banana'"),
+        (">=1.2, banana", "cannot read 'banana'"),
+        (">=1.2,", "empty comparator"),
+        ("1.0 - two", "cannot read 'two'"),
+    ],
+)
+def test_a_bad_range_says_which_forms_are_accepted(bad: str, problem: str) -> None:
+    with pytest.raises(InvalidRangeError) as caught:
+        parse_range(bad)
+    assert str(caught.value) == f"invalid version range {bad!r}: {problem}; {FORMS}"
+
+
 @pytest.mark.parametrize(
     ("ref", "expected"),
     [
