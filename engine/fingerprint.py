@@ -73,6 +73,21 @@ def explain_change(
     """Why ``new`` has no stored result, compared with the last run's fingerprint ``old``."""
     if old is None:
         return "no earlier result"
+    changes = fingerprint_changes(old, new, old_version, new_version)
+    if not changes:
+        return "no earlier result (same fingerprint as the last run, whose result is not stored)"
+    return "; ".join(changes)
+
+
+def fingerprint_changes(
+    old: Fingerprint | None,
+    new: Fingerprint,
+    old_version: str | None = None,
+    new_version: str | None = None,
+) -> list[str]:
+    """What differs between the last run's fingerprint ``old`` and ``new``, part by part."""
+    if old is None:
+        return []
     changes = []
     if old.archive != new.archive:
         versions = (
@@ -85,6 +100,4 @@ def explain_change(
         changes.append("command changed")
     changes += _changed_keys("param", old.params, new.params)
     changes += _changed_keys("input", old.inputs, new.inputs)
-    if not changes:
-        return "no earlier result (same fingerprint as the last run, whose result is not stored)"
-    return "; ".join(changes)
+    return changes

@@ -46,7 +46,7 @@ from typing import Any
 from modreg.engine.errors import BlobError, MissingBlobError
 from modreg.engine.executors.base import JobContext, JobResult, StepJob
 from modreg.engine.executors.environment import passed_environment
-from modreg.engine.fingerprint import Fingerprint, explain_change
+from modreg.engine.fingerprint import Fingerprint, explain_change, fingerprint_changes
 from modreg.engine.plan import Plan, StepNode, Upstream
 from modreg.engine.protocol import RegistryProtocol
 from modreg.engine.results import ensure_local
@@ -223,9 +223,10 @@ class Scheduler:
         if self.states[node.key].forced:
             return self.states[node.key].forced
         if self.options.no_reuse:
-            return "--no-reuse"
-        if any(use.step in self.options.regenerate for use in node.users):
-            return "--regenerate"
+            return "--no-reuse was given"
+        regenerated = [use.step for use in node.users if use.step in self.options.regenerate]
+        if regenerated:
+            return f"--regenerate {regenerated[0]} was given"
         if not node.allow_reuse:
             return "allow_reuse = false in the module's manifest"
         return None
@@ -247,18 +248,22 @@ class Scheduler:
         self._notify(key)
 
     def _mark_ready(self, key: str) -> None:
-        node, state = self.plan.nodes[key], self.states[key]
-        blocker = self._reuse_blocker(node)
+        self.states[key].explain = self._explain(self.plan.nodes[key])
+        self.states[key].status = NodeStatus.ready
+
+    def _explain(self, node: StepNode) -> str:
+        """Why the node executes (``--explain``): what blocked reuse, else what changed
+        since the last run of its step. A blocker is the whole reason: with it, whether a
+        result was stored is never asked, so "no earlier result" would be a guess."""
+        fingerprint = self.states[node.key].fingerprint
+        assert fingerprint is not None
         last = self.ws.state.last_step(self.plan.runs[node.users[0].run].pipeline.name, node.label)
-        assert state.fingerprint is not None
-        reason = explain_change(
-            last.fingerprint if last else None,
-            state.fingerprint,
-            last.version if last else None,
-            node.module.version,
-        )
-        state.explain = f"{blocker} ({reason})" if blocker else reason
-        state.status = NodeStatus.ready
+        old, old_version = (last.fingerprint, last.version) if last else (None, None)
+        blocker = self._reuse_blocker(node)
+        if blocker is None:
+            return explain_change(old, fingerprint, old_version, node.module.version)
+        changes = fingerprint_changes(old, fingerprint, old_version, node.module.version)
+        return f"{blocker} (also: {'; '.join(changes)})" if changes else blocker
 
     # --- work (on pool threads) -----------------------------------------------------------
 
