@@ -27,7 +27,7 @@ from modreg.engine.records import fill_remote_metrics, record_runs, save_local, 
 from modreg.engine.resolve import Resolved, ResolveOptions, resolve_pipelines
 from modreg.engine.results import RunResult, StepResult, SweepResult
 from modreg.engine.scheduler import NodeState, Scheduler
-from modreg.engine.spec import Pipeline
+from modreg.engine.spec import Pipeline, step_option_problems
 from modreg.engine.sweep import Sweep
 from modreg.engine.validate import raise_problems
 from modreg.engine.variants import check, expand
@@ -53,10 +53,24 @@ def prepare(
     options: ResolveOptions,
     values: Mapping[str, Any] | None = None,
     vary: Mapping[str, Sequence[Any]] | None = None,
+    regenerate: frozenset[str] = frozenset(),
 ) -> Prepared:
-    """Resolve and validate every combination (``--set`` values, ``--vary`` axes); lock."""
+    """Resolve and validate every combination (``--set`` values, ``--vary`` axes); lock.
+
+    Steps named by ``--upgrade STEP`` and ``--regenerate STEP`` are checked first: a name
+    that is no step stops here, before anything is resolved or written.
+    """
     expansion = expand(pipeline, values, vary)
     variants = expansion.variants
+    steps = [name for _, each in variants for name in each.steps]
+    named = {"--upgrade": options.upgrade_steps, "--regenerate": regenerate}
+    raise_problems(
+        [
+            problem
+            for option, names in named.items()
+            for problem in step_option_problems(option, names, steps)
+        ]
+    )
     # a full --upgrade re-resolves everything: it needs nothing from the old lock, which
     # is how an unreadable lock gets replaced
     whole_upgrade = options.upgrade and not options.upgrade_steps
@@ -234,7 +248,9 @@ def run_pipeline(
         options = dataclasses.replace(options, offline=True)
         resolve = dataclasses.replace(resolve, offline=True)
         workspace = dataclasses.replace(workspace, registry=None)
-    prepared = prepare(pipeline, workspace.registry, lock_file, resolve, values, vary)
+    prepared = prepare(
+        pipeline, workspace.registry, lock_file, resolve, values, vary, options.regenerate
+    )
     digests = DigestCache(workspace.state.digests_file)
     plan = build_plan(prepared.variants, prepared.resolved.lock, digests)
     digests.save()

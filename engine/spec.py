@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -85,6 +85,8 @@ class Pipeline:
     variants: dict[str, list[Any]] = field(default_factory=dict)
     source: str = "pipeline.yaml"
     lines: Lines = field(default_factory=dict)
+    # fields set from outside the file (``--set``): axis -> where, which their problems name
+    overrides: dict[str, str] = field(default_factory=dict)
 
     def __init__(
         self,
@@ -94,12 +96,14 @@ class Pipeline:
         variants: Mapping[str, Sequence[Any]] | None = None,
         source: str = "<python>",
         lines: Lines | None = None,
+        overrides: Mapping[str, str] | None = None,
     ) -> None:
         self.name = name
         self.base_dir = Path(base_dir or Path.cwd()).resolve()
         self.variants = {axis: list(values) for axis, values in (variants or {}).items()}
         self.source = source
         self.lines = dict(lines or {})
+        self.overrides = dict(overrides or {})
         self.steps = _normalise_steps(steps, self.base_dir)
 
     def line(self, *path: str) -> int | None:
@@ -110,13 +114,24 @@ class Pipeline:
         return None
 
     def problem(self, message: str, step: str | None = None, *path: str) -> Problem:
-        """A Problem located at ``steps.<step>.<path>`` (or the top level)."""
+        """A Problem located at ``steps.<step>.<path>`` (or the top level), or at the option
+        that set that field (``--set: train.params.lr: …``): the file is not at fault."""
         where = ("steps", step, *path) if step else tuple(path)
         label = ".".join(path) if path else None
+        axis = f"{step}.{label}"
+        if step and axis in self.overrides:
+            return Problem(message, None, axis, None, self.overrides[axis])
         return Problem(message, step, label, self.line(*where), self.source)
 
     def with_values(self, assignments: Mapping[str, Any], source: str = "--set") -> Pipeline:
-        """A copy with ``step.uses`` / ``step.params.k`` set (``--set``, variants)."""
+        """A copy with ``step.uses`` / ``step.params.k`` set by ``source``, which the copy's
+        problems with those fields then name."""
+        copy = self._assigned(assignments, source)
+        copy.overrides.update(dict.fromkeys(assignments, source))
+        return copy
+
+    def _assigned(self, assignments: Mapping[str, Any], source: str) -> Pipeline:
+        """A copy with ``step.uses`` / ``step.params.k`` set (``--set``, a variant's choice)."""
         steps = {name: replace(step, params=dict(step.params)) for name, step in self.steps.items()}
         problems = [
             Problem(message, None, axis, None, source)
@@ -131,7 +146,8 @@ class Pipeline:
                 steps[name].uses = str(value)
             else:
                 steps[name].params[field_name.removeprefix("params.")] = value
-        return Pipeline(self.name, steps, self.base_dir, {}, self.source, self.lines)
+        overrides = {axis: by for axis, by in self.overrides.items() if axis not in assignments}
+        return Pipeline(self.name, steps, self.base_dir, {}, self.source, self.lines, overrides)
 
     def expand(self) -> list[tuple[dict[str, Any], Pipeline]]:
         """Every combination of the variant axes (the first axis varies slowest)."""
@@ -140,7 +156,8 @@ class Pipeline:
         axes = list(self.variants)
         combos = itertools.product(*(self.variants[axis] for axis in axes))
         chosen = [dict(zip(axes, combo, strict=True)) for combo in combos]
-        return [(choice, self.with_values(choice)) for choice in chosen]
+        # a variant's problems are located by ``variants.check``, not blamed on an option
+        return [(choice, self._assigned(choice, "variants")) for choice in chosen]
 
 
 def _normalise_steps(
@@ -282,13 +299,29 @@ def _read_step(reader: _Reader, name: str, raw: Any) -> ModuleStep | None:
     )
 
 
+def unknown_step(name: str, steps: Iterable[str]) -> str:
+    """The message for a step name the pipeline lacks, listing the steps it has."""
+    return f"unknown step {name!r} (steps: {', '.join(steps) or 'none'})"
+
+
+def step_option_problems(option: str, names: Iterable[str], steps: Iterable[str]) -> list[Problem]:
+    """An option that names steps (``--regenerate STEP``, ``--upgrade STEP``): one problem
+    per name that is no step, so a typo is an error instead of an option silently ignored."""
+    known = list(dict.fromkeys(steps))
+    return [
+        Problem(unknown_step(name, known), source=option)
+        for name in sorted(names)
+        if name not in known
+    ]
+
+
 def axis_problem(axis: str, steps: Mapping[str, ModuleStep]) -> str | None:
     """What is wrong with a variant axis name (``step.uses`` / ``step.params.K``), or None."""
     match = AXIS.match(axis)
     if not match:
         return "expected 'STEP.uses' or 'STEP.params.NAME'"
     if match.group(1) not in steps:
-        return f"unknown step {match.group(1)!r} (steps: {', '.join(steps) or 'none'})"
+        return unknown_step(match.group(1), steps)
     return None
 
 
