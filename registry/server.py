@@ -6,9 +6,11 @@ token to ``DATA/admin.token`` with mode 0600 and prints that path — never the 
 
 from __future__ import annotations
 
+import errno
 import gc
 import logging
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -77,27 +79,53 @@ def _start(settings: Settings, create_app: Any) -> tuple[Engine, Any, Path | Non
         raise ServerStartError(f"cannot start the registry: {first}") from exc
 
 
-def serve(settings: Settings) -> None:
-    """Prepare the registry, then serve it until interrupted."""
-    import uvicorn
+def listen(host: str, port: int) -> socket.socket:
+    """The server's listening socket, bound before anything is migrated or written, so a
+    port in use fails the start with one line instead of after "registry on http://…"."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family, backlog=2048)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            problem = f"port {port} on {host} is already in use (pick another with --port)"
+        else:
+            problem = f"cannot listen on {host} port {port}: {exc.strerror or exc}"
+        raise ServerStartError(f"cannot start the registry: {problem}") from exc
 
+
+def serve(settings: Settings) -> None:
+    """Bind, prepare the registry, then serve it until interrupted."""
     from modreg.registry.app import create_app
 
     logging.basicConfig(  # the registry's own log lines (errors, corrupt blobs) to stderr
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    engine, app, token_path = _start(settings, create_app)
-    if token_path is not None:
-        print(f"admin token written to {token_path}", file=sys.stderr, flush=True)
-    _tune_gc()
-    print(f"modreg registry on http://{settings.host}:{settings.port}", file=sys.stderr, flush=True)
+    with listen(settings.host, settings.port) as sock:
+        engine, app, token_path = _start(settings, create_app)
+        if token_path is not None:
+            print(f"admin token written to {token_path}", file=sys.stderr, flush=True)
+        _tune_gc()
+        port = sock.getsockname()[1]  # the real one, also for --port 0
+        print(f"modreg registry on http://{settings.host}:{port}", file=sys.stderr, flush=True)
+        try:
+            _run(app, sock, settings)
+        finally:
+            engine.dispose()
+
+
+def _run(app: Any, sock: socket.socket, settings: Settings) -> None:
+    """uvicorn on the socket ``listen`` bound, until Ctrl-C or SIGTERM."""
+    import uvicorn
+
+    config = uvicorn.Config(
+        app,
+        access_log=settings.access_log,
+        log_level="info" if settings.access_log else "warning",
+    )
+    server = uvicorn.Server(config)
     try:
-        uvicorn.run(
-            app,
-            host=settings.host,
-            port=settings.port,
-            access_log=settings.access_log,
-            log_level="info" if settings.access_log else "warning",
-        )
-    finally:
-        engine.dispose()
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass  # Ctrl-C is how a registry is stopped
+    if not server.started:
+        raise ServerStartError("cannot start the registry: its app did not start (see above)")

@@ -10,6 +10,7 @@ import hashlib
 import multiprocessing
 import os
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -23,7 +24,7 @@ from typing import Any
 import httpx
 import pytest
 from registry_data import COMMIT_A, module_archive, publish_body, tar_gz
-from registry_servers import ServerHandle, TeamTokens, bearer, create_team_tokens
+from registry_servers import ServerHandle, TeamTokens, bearer, create_team_tokens, free_port
 
 RACERS = 6
 FORK = multiprocessing.get_context("fork")
@@ -221,10 +222,41 @@ def test_publish_killed_between_blob_and_row(
 def test_a_server_that_cannot_start_says_why_in_one_line(
     tmp_path: Path, args: list[str], message: str
 ) -> None:
-    argv = [sys.executable, "-m", "modreg.registry", "--port", "1", *args]
+    argv = [sys.executable, "-m", "modreg.registry", "--port", str(free_port()), *args]
     if "--data" not in args:
         argv += ["--data", str(tmp_path / "data")]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 1
     assert done.stderr.startswith("error: cannot start the registry: ")
     assert message in done.stderr and done.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [sys.executable, "-m", "modreg.registry"],
+        [str(Path(sys.executable).with_name("modreg")), "server"],
+    ],
+    ids=["python-m", "modreg-server"],
+)
+def test_a_port_in_use_fails_the_start_before_anything_is_written(
+    tmp_path: Path, command: list[str]
+) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        argv = [
+            *command,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--data",
+            str(tmp_path / "data"),
+        ]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == (
+        f"error: cannot start the registry: port {port} on 127.0.0.1 is already in use "
+        "(pick another with --port)\n"
+    )
+    assert not (tmp_path / "data").exists(), "no database, no admin token"
