@@ -162,7 +162,15 @@ class InvalidRangeError(InvalidInputError):
 
 
 class ManifestError(InvalidInputError):
+    """A ``modreg.toml`` is wrong; with several problems, ``problems`` holds one line each
+    (sent in the problem body too, so the client lists them the same way)."""
+
     type, title = "invalid-manifest", "Invalid manifest"
+
+    @property
+    def problems(self) -> list[str]:
+        found = self.extra.get("problems")
+        return [str(line) for line in found] if isinstance(found, list) else []
 
 
 class DigestMismatchError(InvalidInputError):

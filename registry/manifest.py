@@ -1,8 +1,10 @@
 """``modreg.toml``: reading it, and the interface rules a published module must follow.
 
 The client validates a manifest before it publishes, and the server validates it again on
-publish (a client is not trusted). Every problem is reported as one ``ManifestError`` line
-naming the file and the key, e.g. ``modreg.toml: [params.size] default: expected int, got 'x'``.
+publish (a client is not trusted). Every problem is one line naming the file and the key,
+e.g. ``modreg.toml: [params.size] default: expected int, got 'x'``, and all the problems of
+a file are reported at once: ``Problems`` collects them from each section's reader and each
+rule, and raises one ``ManifestError`` listing them (its ``problems``).
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import json
 import math
 import re
 import tomllib
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -23,6 +26,7 @@ from modreg.registry.versioning import parse_version
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\.([^{}]*)\}")
 SECTIONS = ("module", "inputs", "outputs", "params")
+INTERFACE = ("inputs", "outputs", "params")
 MODULE_KEYS = {
     "name",
     "version",
@@ -44,6 +48,46 @@ RESERVED_ENV_NAMES = frozenset({"HOME", "TMPDIR", "PATH"})
 PORT_KEYS = {"type", "optional", "description"}
 PARAM_KEYS = {"type", "default", "description"}
 PLACEHOLDER_KINDS = {"inputs", "outputs", "params"}
+T = TypeVar("T")
+
+
+class Problems:
+    """Every problem of one manifest, so they are all reported at once.
+
+    The readers and checks below raise a ``ManifestError`` for what they find; ``ok`` and
+    ``read`` run one, keep its problem lines and go on, and ``raise_all`` raises one
+    ``ManifestError`` listing them (a single problem stays one line). A new section's
+    reader slots in as ``problems.read(_read_section, table, source)``.
+    """
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.lines: list[str] = []
+
+    def add(self, where: str, problem: str) -> None:
+        self.lines.append(f"{self.source}: {where}: {problem}")
+
+    def read(self, reader: Callable[..., T], *args: Any) -> T | None:
+        """What ``reader`` returns, or None when it found problems (kept)."""
+        try:
+            return reader(*args)
+        except ManifestError as exc:
+            self.lines += exc.problems or [exc.detail]
+            return None
+
+    def ok(self, check: Callable[..., object], *args: Any) -> bool:
+        """Run ``check``; False when it found problems (kept)."""
+        before = len(self.lines)
+        self.read(check, *args)
+        return len(self.lines) == before
+
+    def raise_all(self) -> None:
+        lines = list(dict.fromkeys(self.lines))
+        if len(lines) == 1:
+            raise ManifestError(lines[0])
+        if lines:
+            head = f"{len(lines)} problems in {self.source}:"
+            raise ManifestError("\n".join([head, *lines]), problems=lines)
 
 
 def _fail(source: str, where: str, problem: str) -> ManifestError:
@@ -64,137 +108,220 @@ def _expect(value: Any, kind: type | tuple[type, ...], source: str, where: str, 
         raise _fail(source, where, f"expected {label}, got {value!r}")
 
 
-def _read_module(table: Any, source: str) -> dict[str, Any]:
-    _expect(table, dict, source, "[module]", "a table")
-    _unknown_keys(table, MODULE_KEYS, source, "[module]")
-    for key in ("name", "version", "command"):
-        if key not in table:
-            raise _fail(source, "[module]", f"missing required key {key!r}")
-    _expect(table["name"], str, source, "[module] name", "a string")
-    _expect(table["version"], str, source, "[module] version", "a string")
-    _expect(table.get("description", ""), str, source, "[module] description", "a string")
-    command = table["command"]
+def _expect_command(command: Any, source: str) -> None:
     if not isinstance(command, list) or not command or not all(isinstance(a, str) for a in command):
         raise _fail(source, "[module] command", "expected a non-empty list of strings")
-    _expect(table.get("allow_reuse", True), bool, source, "[module] allow_reuse", "true or false")
-    if "timeout" in table:
-        _expect(table["timeout"], (int, float), source, "[module] timeout", "a number of seconds")
-    _expect(table.get("retries", 0), int, source, "[module] retries", "an integer")
-    env = table.get("env", [])
+
+
+def _expect_env(env: Any, source: str) -> None:
     if not isinstance(env, list) or not all(isinstance(name, str) for name in env):
         raise _fail(source, "[module] env", f"expected a list of variable names, got {env!r}")
+
+
+REQUIRED_MODULE_KEYS = ("name", "version", "command")
+MODULE_TYPES: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "name": (str, "a string"),
+    "version": (str, "a string"),
+    "description": (str, "a string"),
+    "allow_reuse": (bool, "true or false"),
+    "timeout": ((int, float), "a number of seconds"),
+    "retries": (int, "an integer"),
+}
+
+
+def _check_module_key(key: str, value: Any, source: str) -> None:
+    if key == "command":
+        _expect_command(value, source)
+    elif key == "env":
+        _expect_env(value, source)
+    else:
+        kind, label = MODULE_TYPES[key]
+        _expect(value, kind, source, f"[module] {key}", label)
+
+
+def _read_module(table: Any, problems: Problems) -> dict[str, Any] | None:
+    """``[module]``'s keys that read well (each other one's problem kept), or None when a
+    required one is missing or broken: the rules then still run on everything else."""
+    source = problems.source
+    if not problems.ok(_expect, table, dict, source, "[module]", "a table"):
+        return None
+    problems.ok(_unknown_keys, table, MODULE_KEYS, source, "[module]")
+    good = {
+        key: value
+        for key, value in table.items()
+        if key in MODULE_KEYS and problems.ok(_check_module_key, key, value, source)
+    }
+    for key in REQUIRED_MODULE_KEYS:
+        if key not in table:
+            problems.add("[module]", f"missing required key {key!r}")
+    return good if all(key in good for key in REQUIRED_MODULE_KEYS) else None
+
+
+def _read_port(table: Any, where: str, source: str) -> dict[str, Any]:
+    _expect(table, dict, source, where, "a table")
+    _unknown_keys(table, PORT_KEYS, source, where)
+    if table.get("type") not in [t.value for t in PortType]:
+        raise _fail(source, f"{where} type", f"expected 'file' or 'dir', got {table.get('type')!r}")
+    _expect(table.get("optional", False), bool, source, f"{where} optional", "true or false")
     return dict(table)
 
 
-def _read_ports(tables: Any, section: str, source: str) -> dict[str, dict[str, Any]]:
-    _expect(tables, dict, source, f"[{section}]", "a table of tables")
-    ports: dict[str, dict[str, Any]] = {}
-    for name, table in tables.items():
-        where = f"[{section}.{name}]"
-        _expect(table, dict, source, where, "a table")
-        _unknown_keys(table, PORT_KEYS, source, where)
-        if table.get("type") not in [t.value for t in PortType]:
-            raise _fail(
-                source, f"{where} type", f"expected 'file' or 'dir', got {table.get('type')!r}"
-            )
-        _expect(table.get("optional", False), bool, source, f"{where} optional", "true or false")
-        ports[name] = dict(table)
-    return ports
+def _read_param(table: Any, where: str, source: str) -> dict[str, Any]:
+    _expect(table, dict, source, where, "a table")
+    _unknown_keys(table, PARAM_KEYS, source, where)
+    types = [t.value for t in ParamType]
+    if table.get("type") not in types:
+        raise _fail(
+            source,
+            f"{where} type",
+            f"expected one of {', '.join(types)}, got {table.get('type')!r}",
+        )
+    return {**table, "required": "default" not in table}
 
 
-def _read_params(tables: Any, source: str) -> dict[str, dict[str, Any]]:
-    _expect(tables, dict, source, "[params]", "a table of tables")
-    params: dict[str, dict[str, Any]] = {}
+def _read_entries(tables: Any, section: str, problems: Problems) -> dict[str, dict[str, Any]]:
+    """``[inputs]`` / ``[outputs]`` / ``[params]``: the entries that read well (the others'
+    problems kept)."""
+    if not problems.ok(_expect, tables, dict, problems.source, f"[{section}]", "a table of tables"):
+        return {}
+    reader = _read_param if section == "params" else _read_port
+    entries = {}
     for name, table in tables.items():
-        where = f"[params.{name}]"
-        _expect(table, dict, source, where, "a table")
-        _unknown_keys(table, PARAM_KEYS, source, where)
-        types = [t.value for t in ParamType]
-        if table.get("type") not in types:
-            raise _fail(
-                source,
-                f"{where} type",
-                f"expected one of {', '.join(types)}, got {table.get('type')!r}",
-            )
-        params[name] = {**table, "required": "default" not in table}
-    return params
+        entry = problems.read(reader, table, f"[{section}.{name}]", problems.source)
+        if entry is not None:
+            entries[name] = entry
+    return entries
+
+
+def _declared(data: dict[str, Any]) -> dict[str, set[str]]:
+    """The names each interface section declares, also those whose entry is broken (so a
+    broken entry is not reported a second time as an undeclared placeholder)."""
+    return {
+        kind: set(data[kind]) if isinstance(data.get(kind), dict) else set()
+        for kind in PLACEHOLDER_KINDS
+    }
 
 
 def parse_manifest(text: str, source: str = "modreg.toml") -> Manifest:
-    """Read and validate the text of a ``modreg.toml``."""
+    """Read and validate the text of a ``modreg.toml``; one ManifestError lists every problem.
+
+    The rules run on whatever reads well, so a broken entry or a missing key does not hide
+    the problems of the rest of the file.
+    """
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ManifestError(f"{source}: not valid TOML: {exc}") from exc
-    _unknown_keys(data, set(SECTIONS), source, "top level")
+    problems = Problems(source)
+    problems.ok(_unknown_keys, data, set(SECTIONS), source, "top level")
     if "module" not in data:
-        raise _fail(source, "top level", "missing the [module] table")
-    module = _read_module(data["module"], source)
-    interface = {
-        "inputs": _read_ports(data.get("inputs", {}), "inputs", source),
-        "outputs": _read_ports(data.get("outputs", {}), "outputs", source),
-        "params": _read_params(data.get("params", {}), source),
-    }
-    try:
-        manifest = Manifest(**module, interface=Interface.model_validate(interface))
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise _fail(source, where, first["msg"]) from exc
-    validate_manifest(manifest, source)
+        problems.add("top level", "missing the [module] table")
+    module = _read_module(data["module"], problems) if "module" in data else None
+    entries = {kind: _read_entries(data.get(kind, {}), kind, problems) for kind in INTERFACE}
+    declared = _declared(data)
+    interface = _model(problems, lambda: Interface.model_validate(entries))
+    manifest = None
+    if module is not None and interface is not None:
+        manifest = _model(problems, lambda: Manifest(**module, interface=interface))
+    if manifest is not None:
+        _check_module(manifest, declared, problems)
+    if interface is not None:
+        _check_interface(interface, declared, problems)
+    problems.raise_all()
+    assert manifest is not None  # raise_all raised otherwise
     return manifest
 
 
-def _check_names(interface: Interface, source: str) -> None:
-    for section in PLACEHOLDER_KINDS:
-        for name in getattr(interface, section):
+def _model(problems: Problems, build: Callable[[], T]) -> T | None:
+    """``build()`` (a pydantic model), or None with each of its validation errors kept."""
+    try:
+        return build()
+    except ValidationError as exc:
+        for error in exc.errors():
+            problems.add(".".join(str(part) for part in error["loc"]), error["msg"])
+        return None
+
+
+def _check_identity(manifest: Manifest, source: str) -> None:
+    try:
+        check_module_name(manifest.name)
+        parse_version(manifest.version)
+    except (InvalidNameError, InvalidVersionError) as exc:
+        raise _fail(source, "[module]", exc.detail) from exc
+
+
+def _check_command(command: list[str], source: str) -> None:
+    if not command or not command[0].strip():
+        raise _fail(
+            source, "[module] command", "expected a non-empty list that starts with a program"
+        )
+
+
+def _check_limits(manifest: Manifest, problems: Problems) -> None:
+    timeout = manifest.timeout
+    if timeout is not None and not (timeout > 0 and math.isfinite(timeout)):
+        problems.add("[module] timeout", f"expected a positive number, got {timeout!r}")
+    if not 0 <= manifest.retries <= 10:
+        problems.add("[module] retries", f"expected 0 to 10, got {manifest.retries!r}")
+
+
+def _check_names(declared: dict[str, set[str]], problems: Problems) -> None:
+    for section in sorted(declared):
+        for name in sorted(declared[section]):
             if not IDENTIFIER.match(name):
-                raise _fail(source, f"[{section}.{name}]", "names are letters, digits and '_'")
+                problems.add(f"[{section}.{name}]", "names are letters, digits and '_'")
 
 
-def _check_placeholders(manifest: Manifest, source: str) -> None:
-    declared = {kind: set(getattr(manifest.interface, kind)) for kind in PLACEHOLDER_KINDS}
-    for argument in manifest.command:
+def _check_defaults(interface: Interface, problems: Problems) -> None:
+    for name, param in interface.params.items():
+        if not param.required:
+            try:
+                check_param_value(name, param, param.default)
+            except ValueError as exc:
+                problems.add(f"[params.{name}] default", str(exc))
+
+
+def _check_placeholders(
+    command: list[str], declared: dict[str, set[str]], problems: Problems
+) -> None:
+    for argument in command:
         for kind, name in PLACEHOLDER.findall(argument):
             if kind not in PLACEHOLDER_KINDS:
-                raise _fail(source, "[module] command", f"unknown placeholder {{{kind}.{name}}}")
-            if name not in declared[kind]:
-                raise _fail(
-                    source,
+                problems.add("[module] command", f"unknown placeholder {{{kind}.{name}}}")
+            elif name not in declared[kind]:
+                problems.add(
                     "[module] command",
                     f"placeholder {{{kind}.{name}}} names no declared {kind[:-1]} "
                     f"(declared: {', '.join(sorted(declared[kind])) or 'none'})",
                 )
 
 
+def _check_interface(
+    interface: Interface, declared: dict[str, set[str]], problems: Problems
+) -> None:
+    """The rules of the interface alone: names, and defaults of their param's type."""
+    _check_names(declared, problems)
+    _check_defaults(interface, problems)
+
+
+def _check_module(manifest: Manifest, declared: dict[str, set[str]], problems: Problems) -> None:
+    """The rules of ``[module]``: name, version, command and its placeholders, limits, env."""
+    source = problems.source
+    problems.ok(_check_identity, manifest, source)
+    problems.ok(_check_command, manifest.command, source)
+    _check_limits(manifest, problems)
+    problems.ok(check_env_names, manifest.env, source)
+    _check_placeholders(manifest.command, declared, problems)
+
+
 def validate_manifest(manifest: Manifest, source: str = "modreg.toml") -> None:
-    """The interface rules: names, version, limits, defaults typed, placeholders declared."""
-    try:
-        check_module_name(manifest.name)
-        parse_version(manifest.version)
-    except (InvalidNameError, InvalidVersionError) as exc:
-        raise _fail(source, "[module]", exc.detail) from exc
-    if not manifest.command or not manifest.command[0].strip():
-        raise _fail(
-            source, "[module] command", "expected a non-empty list that starts with a program"
-        )
-    if manifest.timeout is not None and not (
-        manifest.timeout > 0 and math.isfinite(manifest.timeout)
-    ):
-        raise _fail(
-            source, "[module] timeout", f"expected a positive number, got {manifest.timeout!r}"
-        )
-    if not 0 <= manifest.retries <= 10:
-        raise _fail(source, "[module] retries", f"expected 0 to 10, got {manifest.retries!r}")
-    check_env_names(manifest.env, source)
-    _check_names(manifest.interface, source)
-    for name, param in manifest.interface.params.items():
-        if not param.required:
-            try:
-                check_param_value(name, param, param.default)
-            except ValueError as exc:
-                raise _fail(source, f"[params.{name}] default", str(exc)) from exc
-    _check_placeholders(manifest, source)
+    """The interface rules: names, version, limits, defaults typed, placeholders declared.
+    One ManifestError lists every problem."""
+    problems = Problems(source)
+    declared = {kind: set(getattr(manifest.interface, kind)) for kind in PLACEHOLDER_KINDS}
+    _check_module(manifest, declared, problems)
+    _check_interface(manifest.interface, declared, problems)
+    problems.raise_all()
 
 
 def env_name_problem(name: str) -> str | None:

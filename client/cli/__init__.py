@@ -44,10 +44,9 @@ class ModregGroup(click.Group):
 
 def _describe(exc: BaseException) -> str:
     problems = getattr(exc, "problems", None)
-    if problems:  # a pipeline's problems: a count, then one indented line each
-        count = len(problems)
-        lines = "".join(f"\n  {problem}" for problem in problems)
-        return f"{count} problem{'s' if count != 1 else ''} in the pipeline:{lines}"
+    if problems:  # a pipeline's or a manifest's problems: its heading, then one line each
+        head = str(exc).strip().splitlines()[0]
+        return head + "".join(f"\n  {problem}" for problem in problems)
     text = str(exc).strip() or type(exc).__name__
     return " ".join(text.split())  # one line, whatever the message held
 

@@ -79,6 +79,22 @@ def test_manifest_errors_are_one_line_naming_the_key(
     assert result.stdout == ""
 
 
+def test_every_manifest_problem_is_listed_at_once(tmp_path: Path, run: Any) -> None:
+    problems = [options for options, _ in MANIFEST_ERRORS]
+    merged = {key: value for options in problems for key, value in options.items()}
+    folder = make_module_repo(tmp_path, **merged)
+    result = run("publish", folder, "--dry-run")
+    assert (result.exit_code, result.stdout) == (1, "")
+    source = f"{folder}/modreg.toml"
+    messages = [message for _, message in MANIFEST_ERRORS]
+    placeholder = messages[2].replace("(declared: none)", "(declared: size)")
+    in_order = [messages[0], messages[3], placeholder, messages[1]]  # shapes, then the rules
+    assert result.stderr.splitlines() == [
+        f"error: 4 problems in {source}:",
+        *(f"  {source}: {message}" for message in in_order),
+    ]
+
+
 def test_a_missing_manifest_is_named(tmp_path: Path, run: Any) -> None:
     folder = make_module_repo(tmp_path)
     git.Repo(folder).index.remove(["modreg.toml"], working_tree=True, r=True)

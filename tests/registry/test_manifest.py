@@ -206,3 +206,52 @@ def test_at_most_32_declared_variables() -> None:
     names = ", ".join(f'"V{i}"' for i in range(33))
     with pytest.raises(ManifestError, match=r"^modreg.toml: \[module\] env: at most 32 names"):
         parse_manifest(GOOD.replace("timeout = 60", f"env = [{names}]"))
+
+
+MANY_PROBLEMS = """
+[module]
+name = "vision/prep"
+version = "1.2"
+command = ["python", "prep.py", "{inputs.raw}", "{params.nope}", "{outputs.dataset}"]
+colour = "red"
+timeout = "soon"
+
+[inputs.raw]
+type = "folder"
+[outputs.dataset]
+type = "dir"
+[params.size]
+type = "int"
+default = "x"
+"""
+
+
+def test_every_problem_of_a_manifest_is_reported_at_once() -> None:
+    """Like a pipeline's: shape problems of each section, and the rules on all that reads
+    well — a broken entry (inputs.raw) still counts as declared for the placeholders."""
+    lines = [
+        "modreg.toml: [module]: unknown key 'colour' (allowed: allow_reuse, command, "
+        "description, env, name, retries, timeout, version)",
+        "modreg.toml: [module] timeout: expected a number of seconds, got 'soon'",
+        "modreg.toml: [inputs.raw] type: expected 'file' or 'dir', got 'folder'",
+        "modreg.toml: [module]: invalid version '1.2': expected strict semver such as 1.2.0 "
+        "or 1.3.0-rc.1",
+        "modreg.toml: [module] command: placeholder {params.nope} names no declared param "
+        "(declared: size)",
+        "modreg.toml: [params.size] default: expected int, got 'x'",
+    ]
+    with pytest.raises(ManifestError) as info:
+        parse_manifest(MANY_PROBLEMS)
+    assert info.value.problems == lines
+    assert str(info.value) == "\n".join(["6 problems in modreg.toml:", *lines])
+    assert info.value.to_problem()["problems"] == lines, "the server sends them all"
+
+
+def test_a_missing_required_key_does_not_hide_the_interface_problems() -> None:
+    text = GOOD.replace('version = "1.2.0"\n', "").replace("default = 8", 'default = "x"')
+    with pytest.raises(ManifestError) as info:
+        parse_manifest(text)
+    assert info.value.problems == [
+        "modreg.toml: [module]: missing required key 'version'",
+        "modreg.toml: [params.size] default: expected int, got 'x'",
+    ]
