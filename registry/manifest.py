@@ -18,14 +18,23 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
+from modreg.registry.environment_lock import LOCK_FILE, check_requirement, lowest_python
 from modreg.registry.errors import InvalidNameError, InvalidVersionError, ManifestError
 from modreg.registry.names import check_module_name
-from modreg.registry.schemas import Interface, Manifest, Param, ParamType, PortType
+from modreg.registry.schemas import (
+    EnvironmentSpec,
+    Interface,
+    Manifest,
+    Param,
+    ParamType,
+    PortType,
+    check_module_path,
+)
 from modreg.registry.versioning import parse_version
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\.([^{}]*)\}")
-SECTIONS = ("module", "inputs", "outputs", "params")
+SECTIONS = ("module", "inputs", "outputs", "params", "environment")
 INTERFACE = ("inputs", "outputs", "params")
 MODULE_KEYS = {
     "name",
@@ -45,6 +54,7 @@ MAX_ENV_NAMES = 32
 # engine sets for every step itself (PATH from the caller; HOME, TMPDIR in the scratch folder).
 RESERVED_ENV_PREFIXES = ("MODREG_", "AWS_", "XDG_")
 RESERVED_ENV_NAMES = frozenset({"HOME", "TMPDIR", "PATH"})
+ENVIRONMENT_KEYS = {"python", "requirements", "requirements-file"}
 PORT_KEYS = {"type", "optional", "description"}
 PARAM_KEYS = {"type", "default", "description"}
 PLACEHOLDER_KINDS = {"inputs", "outputs", "params"}
@@ -202,6 +212,28 @@ def _declared(data: dict[str, Any]) -> dict[str, set[str]]:
     }
 
 
+def _read_environment(table: Any, source: str) -> dict[str, Any]:
+    """``[environment]`` as ``EnvironmentSpec`` fields (``requirements-file`` spelled as in
+    TOML); each line and the range are checked in ``check_environment``."""
+    _expect(table, dict, source, "[environment]", "a table")
+    _unknown_keys(table, ENVIRONMENT_KEYS, source, "[environment]")
+    if "python" in table:
+        _expect(table["python"], str, source, "[environment] python", "a version range string")
+    requirements = table.get("requirements", [])
+    if not isinstance(requirements, list) or not all(isinstance(r, str) for r in requirements):
+        problem = f"expected a list of strings, got {requirements!r}"
+        raise _fail(source, "[environment] requirements", problem)
+    if "requirements-file" in table:
+        _expect(
+            table["requirements-file"], str, source, "[environment] requirements-file", "a path"
+        )
+    return {
+        "python": table.get("python"),
+        "requirements": requirements,
+        "requirements_file": table.get("requirements-file"),
+    }
+
+
 def parse_manifest(text: str, source: str = "modreg.toml") -> Manifest:
     """Read and validate the text of a ``modreg.toml``; one ManifestError lists every problem.
 
@@ -220,6 +252,10 @@ def parse_manifest(text: str, source: str = "modreg.toml") -> Manifest:
     entries = {kind: _read_entries(data.get(kind, {}), kind, problems) for kind in INTERFACE}
     declared = _declared(data)
     interface = _model(problems, lambda: Interface.model_validate(entries))
+    if "environment" in data:
+        environment = problems.read(_read_environment, data["environment"], source)
+        if module is not None and environment is not None:
+            module = {**module, "environment": environment}
     manifest = None
     if module is not None and interface is not None:
         manifest = _model(problems, lambda: Manifest(**module, interface=interface))
@@ -311,6 +347,8 @@ def _check_module(manifest: Manifest, declared: dict[str, set[str]], problems: P
     problems.ok(_check_command, manifest.command, source)
     _check_limits(manifest, problems)
     problems.ok(check_env_names, manifest.env, source)
+    if manifest.environment is not None:
+        problems.ok(check_environment, manifest.environment, source)
     _check_placeholders(manifest.command, declared, problems)
 
 
@@ -322,6 +360,54 @@ def validate_manifest(manifest: Manifest, source: str = "modreg.toml") -> None:
     _check_module(manifest, declared, problems)
     _check_interface(manifest.interface, declared, problems)
     problems.raise_all()
+
+
+def check_environment(spec: EnvironmentSpec, source: str = "modreg.toml") -> None:
+    """``[environment]``: a range that allows some Python, PEP 508 lines, a plain file path."""
+    if spec.python is not None:
+        try:
+            lowest_python(spec.python)
+        except ValueError as exc:
+            raise _fail(source, "[environment] python", str(exc)) from exc
+    for index, line in enumerate(spec.requirements):
+        try:
+            check_requirement(line)
+        except ValueError as exc:
+            raise _fail(source, f"[environment] requirements[{index}]", str(exc)) from exc
+    if spec.requirements_file is not None:
+        if spec.requirements and spec.requirements_file:
+            raise _fail(
+                source, "[environment]", "give 'requirements' or 'requirements-file', not both"
+            )
+        try:
+            plain = bool(spec.requirements_file) and check_module_path(spec.requirements_file)
+        except ValueError:
+            plain = False
+        if not plain:
+            raise _fail(
+                source,
+                "[environment] requirements-file",
+                f"expected a file inside the module such as 'requirements.txt', "
+                f"got {spec.requirements_file!r}",
+            )
+
+
+def environment_source(spec: EnvironmentSpec, has_file: Callable[[str], bool], source: str) -> str:
+    """Where a module's environment comes from: ``"requirements"``, or the module's file that
+    holds its requirements (``requirements-file``) or its committed lock. ``has_file`` says
+    whether the module (its folder, or its archive) has a file; ManifestError when the
+    requirements file is missing."""
+    if spec.requirements_file is not None:
+        if not has_file(spec.requirements_file):
+            raise _fail(
+                source,
+                "[environment] requirements-file",
+                f"{spec.requirements_file!r} is not a file of the module",
+            )
+        return spec.requirements_file
+    if not spec.requirements and has_file(LOCK_FILE):
+        return LOCK_FILE
+    return "requirements"
 
 
 def env_name_problem(name: str) -> str | None:

@@ -255,3 +255,16 @@ def test_a_missing_required_key_does_not_hide_the_interface_problems() -> None:
         "modreg.toml: [module]: missing required key 'version'",
         "modreg.toml: [params.size] default: expected int, got 'x'",
     ]
+
+
+def test_environment_problems_are_listed_with_the_rest() -> None:
+    text = GOOD.replace('version = "1.2.0"', 'version = "1.2"') + (
+        '[environment]\nrequirements = "numpy"\n'
+    )
+    with pytest.raises(ManifestError) as info:
+        parse_manifest(text)
+    assert info.value.problems == [
+        "modreg.toml: [environment] requirements: expected a list of strings, got 'numpy'",
+        "modreg.toml: [module]: invalid version '1.2': expected strict semver such as 1.2.0 "
+        "or 1.3.0-rc.1",
+    ]
