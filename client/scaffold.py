@@ -2,6 +2,9 @@
 
 The interface sections are written as comments: the command and its placeholders are the
 module author's to decide, and an undeclared placeholder would make the file invalid.
+The command runs the folder's entry point (``main.py``, or its only ``.py`` file). When
+that cannot be told and nobody can be asked, the command is left empty with a comment:
+the manifest check then names it instead of a guessed ``python main.py`` failing at run time.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 from pathlib import Path
 
 from modreg.client.errors import ClientError
@@ -20,7 +24,7 @@ _TEMPLATE = """\
 name = {name}
 version = {version}
 description = {description}
-command = {command}
+{command}
 
 # The interface: declare every input, output and param the command's placeholders use,
 # e.g. command = ["python", "prep.py", "--raw", "{{inputs.raw}}", "--out", "{{outputs.dataset}}"]
@@ -43,26 +47,48 @@ def slug(text: str) -> str:
     return cleaned or "module"
 
 
-def guess_script(folder: Path) -> str:
-    """``main.py`` if present, else the folder's only ``.py`` file, else ``main.py``."""
+_UNKNOWN_COMMAND = """\
+# modreg init could not tell which program runs this module: write it here, e.g.
+# command = ["python", "train.py", "--out", "{outputs.model}"]
+command = []"""
+
+
+def guess_script(folder: Path) -> str | None:
+    """``main.py`` if present, else the folder's only ``.py`` file, else None (unknown)."""
     scripts = sorted(path.name for path in folder.glob("*.py"))
-    if "main.py" in scripts or len(scripts) != 1:
+    if "main.py" in scripts:
         return "main.py"
-    return scripts[0]
+    return scripts[0] if len(scripts) == 1 else None
 
 
-def manifest_text(name: str, version: str, description: str, script: str) -> str:
-    """The text of a new ``modreg.toml``; validated before it is returned."""
-    from modreg.registry.manifest import parse_manifest
+def split_command(text: str) -> list[str]:
+    """A command typed as a shell line (``python train.py --epochs 3``), as its arguments."""
+    try:
+        command = shlex.split(text)
+    except ValueError as exc:
+        raise ValueError(f"cannot read {text!r} as a command: {exc}") from exc
+    if not command:
+        raise ValueError("the command is empty")
+    return command
 
-    text = _TEMPLATE.format(
+
+def _render(name: str, version: str, description: str, command: list[str] | None) -> str:
+    line = f"command = {json.dumps(command)}" if command else _UNKNOWN_COMMAND
+    return _TEMPLATE.format(
         name=json.dumps(name),
         version=json.dumps(version),
         description=json.dumps(description),
-        command=json.dumps(["python", script]),
+        command=line,
     )
-    parse_manifest(text, source="modreg.toml")
-    return text
+
+
+def manifest_text(name: str, version: str, description: str, command: list[str] | None) -> str:
+    """The text of a new ``modreg.toml``, validated before it is returned; with no command
+    (None), everything but the empty command, which the manifest check then names."""
+    from modreg.registry.manifest import parse_manifest
+
+    parse_manifest(_render(name, version, description, command or ["program"]), "modreg.toml")
+    return _render(name, version, description, command)
 
 
 def write_manifest(folder: Path, text: str) -> Path:

@@ -54,6 +54,10 @@ MAX_ENV_NAMES = 32
 # engine sets for every step itself (PATH from the caller; HOME, TMPDIR in the scratch folder).
 RESERVED_ENV_PREFIXES = ("MODREG_", "AWS_", "XDG_")
 RESERVED_ENV_NAMES = frozenset({"HOME", "TMPDIR", "PATH"})
+EMPTY_COMMAND = (
+    "is empty: write the program that runs the module and its arguments, "
+    'e.g. ["python", "train.py"]'
+)
 ENVIRONMENT_KEYS = {"python", "requirements", "requirements-file"}
 PORT_KEYS = {"type", "optional", "description"}
 PARAM_KEYS = {"type", "default", "description"}
@@ -119,6 +123,8 @@ def _expect(value: Any, kind: type | tuple[type, ...], source: str, where: str, 
 
 
 def _expect_command(command: Any, source: str) -> None:
+    if command == []:  # what `modreg init` writes when it cannot tell the entry point
+        raise _fail(source, "[module] command", EMPTY_COMMAND)
     if not isinstance(command, list) or not command or not all(isinstance(a, str) for a in command):
         raise _fail(source, "[module] command", "expected a non-empty list of strings")
 

@@ -47,8 +47,36 @@ def init(app: App, name: str | None, version: str, description: str) -> None:
         raise ClientError(f"{folder / 'modreg.toml'}: already exists; not overwriting it")
     canonical_version(version)
     name = name or f"{_token_team(app)}/{slug(folder.name)}"
-    path = write_manifest(folder, manifest_text(name, version, description, guess_script(folder)))
+    script = guess_script(folder)
+    command = ["python", script] if script else _ask_command()
+    path = write_manifest(folder, manifest_text(name, version, description, command))
     output.print_message(f"Wrote {path}: edit the command and the interface, then `modreg publish`")
+    if command is None:
+        output.print_warning(
+            f"cannot tell which program runs this module (no main.py, and not one .py file): "
+            f"write [module] command in {path}"
+        )
+
+
+def _ask_command() -> list[str] | None:
+    """The module's command, asked on a terminal; None when there is nobody to ask."""
+    import sys
+
+    from modreg.client.scaffold import split_command
+
+    if not sys.stdin.isatty():
+        return None
+
+    def read(text: str) -> list[str]:
+        try:
+            return split_command(text)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from exc
+
+    command: list[str] = click.prompt(
+        "Which command runs this module? (e.g. python train.py)", value_proc=read
+    )
+    return command
 
 
 def _token_team(app: App) -> str:

@@ -226,6 +226,7 @@ def test_init_takes_the_team_from_the_token(
 ) -> None:
     folder = tmp_path / "Fancy Step"
     folder.mkdir()
+    (folder / "main.py").write_text("")
     monkeypatch.chdir(folder)
     assert run(*shared.options(), "init").exit_code == 0
     assert parse_manifest((folder / "modreg.toml").read_text()).name == "vision/fancy-step"
