@@ -43,6 +43,17 @@ class PublishPlan:
     def ref(self) -> str:
         return f"{self.manifest.name}@{self.manifest.version}"
 
+    @property
+    def warnings(self) -> list[str]:
+        """What is allowed but likely a mistake: a module without outputs gives its steps
+        nothing to pass on, to reuse or to download (metrics alone are not outputs)."""
+        if self.manifest.interface.outputs:
+            return []
+        return [
+            f"{self.ref} declares no outputs: its steps produce nothing a later step, "
+            "a re-run or `modreg runs download` can use (declare them as [outputs.NAME])"
+        ]
+
     def version_create(self) -> VersionCreate:
         return VersionCreate(
             version=self.manifest.version,

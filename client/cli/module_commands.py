@@ -108,6 +108,8 @@ def publish(app: App, path: Path, dry_run: bool, skip_existing: bool, as_json: b
 
     with tempfile.TemporaryDirectory(prefix="modreg-publish-") as workdir:
         plan = plan_publish(path, Path(workdir))  # checks everything before any request
+        for warning in plan.warnings:
+            output.print_warning(warning)
         if dry_run:
             outcome = PublishOutcome(plan, created=False, dry_run=True)
         else:
