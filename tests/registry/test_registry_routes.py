@@ -172,7 +172,7 @@ def test_publish_in_a_subfolder_is_accepted(api: Api) -> None:
         (tar_gz({"modreg.toml": "[module"}), "not valid TOML"),
         (module_archive(description="not what was sent"), "differs from the one sent: description"),
         (module_archive(command=["python", "other.py"]), "differs from the one sent: command"),
-        (module_archive(command=[]), "[module] command: expected a non-empty list"),
+        (module_archive(command=[]), "[module] command: is empty: write the program"),
     ],
     ids=["none", "not-at-root", "broken", "description", "command", "empty-command"],
 )
