@@ -393,6 +393,12 @@ class RegistryClient:
         """POST the version; its archive must already be uploaded with ``put_blob``."""
         path = f"{module_path(module)}/versions"
         body = version.model_dump(mode="json")
+        # the environment fields stay out when unset, so a registry older than them still
+        # accepts a publish of a module without [environment]
+        if body["environment_sha256"] is None:
+            del body["environment_sha256"]
+        if body["manifest"]["environment"] is None:
+            del body["manifest"]["environment"]
         return self._model(PublishResult, "POST", path, json=body, idempotent=False)
 
     def deprecate(self, module: str, version: str, message: str | None = None) -> VersionPublic:

@@ -83,7 +83,11 @@ class LockedModule:
             "sha256": self.sha256,
             "path": self.path,
             "remote": self.remote,
-            "manifest": self.manifest.model_dump(mode="json"),
+            "manifest": self.manifest.model_dump(
+                # a module without [environment] is written as before the key existed
+                mode="json",
+                exclude={"environment"} if self.manifest.environment is None else None,
+            ),
         }
 
     @classmethod

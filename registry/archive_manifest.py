@@ -24,23 +24,36 @@ MANIFEST_NAME = "modreg.toml"
 MAX_MANIFEST_BYTES = 1 << 20
 
 
-def read_archive_manifest(archive: Path, source: str) -> str:
-    """The text of the ``modreg.toml`` at the root of the gzip'd tar ``archive``."""
+def read_archive_files(
+    archive: Path, names: tuple[str, ...], source: str, limit: int = MAX_MANIFEST_BYTES
+) -> dict[str, bytes | None]:
+    """The bytes of each of ``names`` at its path in the gzip'd tar ``archive`` (the last
+    regular-file member so named, as extraction leaves it), None for one it lacks."""
+    found: dict[str, bytes | None] = dict.fromkeys(names)
     try:
         with tarfile.open(archive, "r:gz") as tar:
-            found = [m for m in tar if posixpath.normpath(m.name) == MANIFEST_NAME]
-            if not found:
-                raise ManifestError(f"{source}: the archive has no {MANIFEST_NAME} at its root")
-            member = found[-1]
-            if not member.isfile():
-                raise ManifestError(f"{source}: {MANIFEST_NAME} in the archive is not a file")
-            if member.size > MAX_MANIFEST_BYTES:
-                raise ManifestError(f"{source}: {MANIFEST_NAME} is over {MAX_MANIFEST_BYTES} bytes")
-            handle = tar.extractfile(member)
-            assert handle is not None  # a regular file
-            data = handle.read()
+            members = {posixpath.normpath(m.name): m for m in tar}
+            for name in names:
+                member = members.get(name)
+                if member is None:
+                    continue
+                if not member.isfile():
+                    raise ManifestError(f"{source}: {name} in the archive is not a file")
+                if member.size > limit:
+                    raise ManifestError(f"{source}: {name} is over {limit} bytes")
+                handle = tar.extractfile(member)
+                assert handle is not None  # a regular file
+                found[name] = handle.read()
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
         raise UnsafeArchiveError(f"{source}: the archive cannot be read: {exc}") from exc
+    return found
+
+
+def read_archive_manifest(archive: Path, source: str) -> str:
+    """The text of the ``modreg.toml`` at the root of the gzip'd tar ``archive``."""
+    data = read_archive_files(archive, (MANIFEST_NAME,), source)[MANIFEST_NAME]
+    if data is None:
+        raise ManifestError(f"{source}: the archive has no {MANIFEST_NAME} at its root")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

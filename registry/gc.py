@@ -4,6 +4,7 @@ Roots — what keeps a blob (the ``BlobRef`` rows of ``references``, by kind):
 
 - ``archive``: every module version's archive, whatever its status (and the version row's
   foreign key on ``blob`` refuses the delete regardless);
+- ``environment``: every module version's environment lock, whatever its status;
 - ``cache``: the outputs of every *live* cache entry: one younger than the registry's
   ``cache_retention`` (``MODREG_CACHE_RETENTION``; default: never expires), or one written
   by a pinned run; an expired entry roots nothing and is deleted here;
@@ -55,6 +56,7 @@ from modreg.registry.models import (
     StepRun,
     utcnow,
 )
+from modreg.registry.references import VERSION_KINDS
 from modreg.registry.schemas import GcBlob, GcReport
 
 BATCH = 200  # blobs locked and deleted per transaction: short locks, few round trips
@@ -78,7 +80,7 @@ def _strong(retention: timedelta | None, now: datetime) -> ColumnElement[bool]:
     live = select(CacheEntry.id).where(_live_entries(retention, now))
     pinned_steps = select(StepRun.id).join(PipelineRun).where(_pinned_runs())
     return or_(
-        col(BlobRef.kind) == RefKind.archive.value,
+        col(BlobRef.kind).in_(VERSION_KINDS),
         and_(col(BlobRef.kind) == RefKind.cache.value, col(BlobRef.owner_id).in_(live)),
         and_(col(BlobRef.kind) == RefKind.step.value, col(BlobRef.owner_id).in_(pinned_steps)),
     )

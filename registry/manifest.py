@@ -11,18 +11,28 @@ import json
 import math
 import re
 import tomllib
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
 
+from modreg.registry.environment_lock import LOCK_FILE, check_requirement, lowest_python
 from modreg.registry.errors import InvalidNameError, InvalidVersionError, ManifestError
 from modreg.registry.names import check_module_name
-from modreg.registry.schemas import Interface, Manifest, Param, ParamType, PortType
+from modreg.registry.schemas import (
+    EnvironmentSpec,
+    Interface,
+    Manifest,
+    Param,
+    ParamType,
+    PortType,
+    check_module_path,
+)
 from modreg.registry.versioning import parse_version
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\.([^{}]*)\}")
-SECTIONS = ("module", "inputs", "outputs", "params")
+SECTIONS = ("module", "inputs", "outputs", "params", "environment")
 MODULE_KEYS = {
     "name",
     "version",
@@ -41,6 +51,7 @@ MAX_ENV_NAMES = 32
 # engine sets for every step itself (PATH from the caller; HOME, TMPDIR in the scratch folder).
 RESERVED_ENV_PREFIXES = ("MODREG_", "AWS_", "XDG_")
 RESERVED_ENV_NAMES = frozenset({"HOME", "TMPDIR", "PATH"})
+ENVIRONMENT_KEYS = {"python", "requirements", "requirements-file"}
 PORT_KEYS = {"type", "optional", "description"}
 PARAM_KEYS = {"type", "default", "description"}
 PLACEHOLDER_KINDS = {"inputs", "outputs", "params"}
@@ -120,6 +131,28 @@ def _read_params(tables: Any, source: str) -> dict[str, dict[str, Any]]:
     return params
 
 
+def _read_environment(table: Any, source: str) -> dict[str, Any]:
+    """``[environment]`` as ``EnvironmentSpec`` fields (``requirements-file`` spelled as in
+    TOML); each line and the range are checked in ``check_environment``."""
+    _expect(table, dict, source, "[environment]", "a table")
+    _unknown_keys(table, ENVIRONMENT_KEYS, source, "[environment]")
+    if "python" in table:
+        _expect(table["python"], str, source, "[environment] python", "a version range string")
+    requirements = table.get("requirements", [])
+    if not isinstance(requirements, list) or not all(isinstance(r, str) for r in requirements):
+        problem = f"expected a list of strings, got {requirements!r}"
+        raise _fail(source, "[environment] requirements", problem)
+    if "requirements-file" in table:
+        _expect(
+            table["requirements-file"], str, source, "[environment] requirements-file", "a path"
+        )
+    return {
+        "python": table.get("python"),
+        "requirements": requirements,
+        "requirements_file": table.get("requirements-file"),
+    }
+
+
 def parse_manifest(text: str, source: str = "modreg.toml") -> Manifest:
     """Read and validate the text of a ``modreg.toml``."""
     try:
@@ -135,6 +168,8 @@ def parse_manifest(text: str, source: str = "modreg.toml") -> Manifest:
         "outputs": _read_ports(data.get("outputs", {}), "outputs", source),
         "params": _read_params(data.get("params", {}), source),
     }
+    if "environment" in data:
+        module["environment"] = _read_environment(data["environment"], source)
     try:
         manifest = Manifest(**module, interface=Interface.model_validate(interface))
     except ValidationError as exc:
@@ -187,6 +222,8 @@ def validate_manifest(manifest: Manifest, source: str = "modreg.toml") -> None:
     if not 0 <= manifest.retries <= 10:
         raise _fail(source, "[module] retries", f"expected 0 to 10, got {manifest.retries!r}")
     check_env_names(manifest.env, source)
+    if manifest.environment is not None:
+        check_environment(manifest.environment, source)
     _check_names(manifest.interface, source)
     for name, param in manifest.interface.params.items():
         if not param.required:
@@ -195,6 +232,54 @@ def validate_manifest(manifest: Manifest, source: str = "modreg.toml") -> None:
             except ValueError as exc:
                 raise _fail(source, f"[params.{name}] default", str(exc)) from exc
     _check_placeholders(manifest, source)
+
+
+def check_environment(spec: EnvironmentSpec, source: str = "modreg.toml") -> None:
+    """``[environment]``: a range that allows some Python, PEP 508 lines, a plain file path."""
+    if spec.python is not None:
+        try:
+            lowest_python(spec.python)
+        except ValueError as exc:
+            raise _fail(source, "[environment] python", str(exc)) from exc
+    for index, line in enumerate(spec.requirements):
+        try:
+            check_requirement(line)
+        except ValueError as exc:
+            raise _fail(source, f"[environment] requirements[{index}]", str(exc)) from exc
+    if spec.requirements_file is not None:
+        if spec.requirements and spec.requirements_file:
+            raise _fail(
+                source, "[environment]", "give 'requirements' or 'requirements-file', not both"
+            )
+        try:
+            plain = bool(spec.requirements_file) and check_module_path(spec.requirements_file)
+        except ValueError:
+            plain = False
+        if not plain:
+            raise _fail(
+                source,
+                "[environment] requirements-file",
+                f"expected a file inside the module such as 'requirements.txt', "
+                f"got {spec.requirements_file!r}",
+            )
+
+
+def environment_source(spec: EnvironmentSpec, has_file: Callable[[str], bool], source: str) -> str:
+    """Where a module's environment comes from: ``"requirements"``, or the module's file that
+    holds its requirements (``requirements-file``) or its committed lock. ``has_file`` says
+    whether the module (its folder, or its archive) has a file; ManifestError when the
+    requirements file is missing."""
+    if spec.requirements_file is not None:
+        if not has_file(spec.requirements_file):
+            raise _fail(
+                source,
+                "[environment] requirements-file",
+                f"{spec.requirements_file!r} is not a file of the module",
+            )
+        return spec.requirements_file
+    if not spec.requirements and has_file(LOCK_FILE):
+        return LOCK_FILE
+    return "requirements"
 
 
 def env_name_problem(name: str) -> str | None:

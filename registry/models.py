@@ -120,6 +120,7 @@ class RefKind(StrEnum):
     """What refers to a blob: the table of the referring row (``BlobRef.owner_id``)."""
 
     archive = "archive"  # module_version: the version's source archive
+    environment = "environment"  # module_version: the version's environment lock
     cache = "cache"  # cache_entry: an output of a cached step result
     step = "step"  # step_run: an output or the log of a step of a run
     upload = "upload"  # none (owner 0): the team uploaded the bytes, so it holds them
@@ -176,6 +177,8 @@ class ModuleVersion(SQLModel, table=True):
     manifest: dict[str, Any] = _json()
     published_at: datetime = _when(default_factory=utcnow)
     published_by: int | None = Field(default=None, foreign_key="token.id")
+    # EnvironmentPublic as JSON; None for a module without [environment]
+    environment: dict[str, Any] | None = _json(default=None, nullable=True)
 
 
 class AuditEvent(SQLModel, table=True):

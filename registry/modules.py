@@ -19,6 +19,7 @@ import functools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import Select, bindparam, or_
 from sqlalchemy import select as sa_select
@@ -28,10 +29,16 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from modreg.registry import references
 from modreg.registry.archive import check_archive
-from modreg.registry.archive_manifest import check_archive_manifest
+from modreg.registry.archive_manifest import check_archive_manifest, read_archive_files
 from modreg.registry.auth import Identity, Reach
 from modreg.registry.blobs import BlobStore
 from modreg.registry.db import audit, get_team, insert_ignore
+from modreg.registry.environment_lock import (
+    LOCK_FILE,
+    MAX_LOCK_BYTES,
+    lowest_python,
+    parse_lock,
+)
 from modreg.registry.errors import (
     DamagedArchiveError,
     InvalidInputError,
@@ -42,10 +49,11 @@ from modreg.registry.errors import (
     UnknownVersionError,
     VersionExistsError,
 )
-from modreg.registry.manifest import validate_manifest
+from modreg.registry.manifest import environment_source, validate_manifest
 from modreg.registry.models import Module, ModuleVersion, RefKind, Team, utcnow
 from modreg.registry.names import check_module_name
 from modreg.registry.schemas import (
+    EnvironmentPublic,
     Manifest,
     ModulePublic,
     PublishResult,
@@ -170,6 +178,7 @@ def _version_public(row: ModuleVersion, module: str) -> VersionPublic:
         manifest=Manifest.model_validate(row.manifest),
         published_at=row.published_at,
         published_by=row.published_by,
+        environment=EnvironmentPublic.model_validate(row.environment) if row.environment else None,
     )
 
 
@@ -251,23 +260,67 @@ def _check_manifest(manifest: Manifest, full_name: str, version: str) -> None:
         )
 
 
-def _checked_archive(
-    session: Session, store: BlobStore, body: VersionCreate, reach: Reach, source: str
-) -> int:
-    """Size of a stored, verified, safe archive blob the publisher may read, holding the
-    manifest the publish sends (and make sure its Blob row exists). A blob out of reach is
-    as good as absent: publishing it would hand another team's bytes to every reader of
-    the module."""
-    sha256 = body.sha256
+def _uploaded(session: Session, store: BlobStore, sha256: str, reach: Reach, what: str) -> int:
+    """The size of a stored blob the publisher may read. A blob out of reach is as good as
+    absent: publishing it would hand another team's bytes to every reader of the module."""
     size = store.size(sha256)
     if size is None or not references.readable(session, sha256, reach):
-        raise UnknownBlobError(f"archive blob {sha256} is not uploaded: PUT /blobs/{sha256} first")
+        raise UnknownBlobError(f"{what} blob {sha256} is not uploaded: PUT /blobs/{sha256} first")
+    return size
+
+
+def _checked_archive(
+    session: Session, store: BlobStore, body: VersionCreate, reach: Reach, source: str
+) -> tuple[int, EnvironmentPublic | None]:
+    """Size of a stored, verified, safe archive blob the publisher may read, holding the
+    manifest the publish sends, and the environment lock it names (both blobs' rows held,
+    so a collector cannot take them before the version refers to them)."""
+    sha256 = body.sha256
+    size = _uploaded(session, store, sha256, reach, "archive")
     with store.open_verified(sha256) as path:
         check_archive(path)
         check_archive_manifest(path, body.manifest, source)
-    if references.hold(session, store, [sha256]):  # collected meanwhile
-        raise UnknownBlobError(f"archive blob {sha256} is not uploaded: PUT /blobs/{sha256} first")
-    return size
+        environment = _checked_environment(session, store, body, reach, source, path)
+    held = [sha256] + ([environment.sha256] if environment else [])
+    if gone := references.hold(session, store, held):  # collected meanwhile
+        first = min(gone)
+        raise UnknownBlobError(f"blob {first} is not uploaded: PUT /blobs/{first} first")
+    return size, environment
+
+
+def _checked_environment(
+    session: Session, store: BlobStore, body: VersionCreate, reach: Reach, source: str,
+    archive: Path,
+) -> EnvironmentPublic | None:  # fmt: skip
+    """The version's environment lock: sent exactly when the manifest declares
+    ``[environment]``, hash-pinned, and — for a module that commits its own
+    ``requirements.lock`` — those very bytes."""
+    spec, sha256 = body.manifest.environment, body.environment_sha256
+    if spec is None or sha256 is None:
+        if spec is None and sha256 is None:
+            return None
+        problem = "has no [environment]" if spec is None else "declares [environment]"
+        missing = "but an environment lock was sent" if spec is None else "but no lock was sent"
+        raise ManifestError(f"{source}: the module {problem} {missing} (environment_sha256)")
+    wanted = (LOCK_FILE, spec.requirements_file) if spec.requirements_file else (LOCK_FILE,)
+    files = read_archive_files(archive, wanted, source, MAX_LOCK_BYTES)
+    origin = environment_source(spec, lambda name: files.get(name) is not None, source)
+    if _uploaded(session, store, sha256, reach, "environment lock") > MAX_LOCK_BYTES:
+        raise ManifestError(f"{source}: the environment lock is over {MAX_LOCK_BYTES} bytes")
+    with store.open_verified(sha256) as path:
+        data = path.read_bytes()
+    if origin == LOCK_FILE and data != files[LOCK_FILE]:
+        raise ManifestError(
+            f"{source}: the environment lock sent is not the module's own {LOCK_FILE}"
+        )
+    try:
+        packages = parse_lock(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ManifestError(f"{source}: environment lock: {exc}") from exc
+    return EnvironmentPublic(
+        sha256=sha256, python=lowest_python(spec.python), python_range=spec.python,
+        packages=packages,
+    )  # fmt: skip
 
 
 def _module_for_publish(session: Session, team: str, name: str, description: str) -> Module:
@@ -281,7 +334,12 @@ def _module_for_publish(session: Session, team: str, name: str, description: str
 
 
 def _replay(existing: ModuleVersion, body: VersionCreate, full_name: str) -> PublishResult:
-    if existing.commit == body.commit and existing.sha256 == body.sha256:
+    lock = existing.environment["sha256"] if existing.environment else None
+    if (existing.commit, existing.sha256, lock) == (
+        body.commit,
+        body.sha256,
+        body.environment_sha256,
+    ):
         return PublishResult(created=False, version=_version_public(existing, full_name))
     raise VersionExistsError(
         f"{full_name}@{existing.version} is already published (commit {existing.commit[:12]}, "
@@ -313,13 +371,14 @@ def publish_version(
         return _replay(existing, body, full_name)
     _check_manifest(body.manifest, full_name, version)
     source = f"modreg.toml of {full_name}@{version}"
-    size = _checked_archive(session, store, body, reach, source)
+    size, environment = _checked_archive(session, store, body, reach, source)
     module = _module_for_publish(session, team, name, body.manifest.description)
     assert module.id is not None  # a row read back from the database
     row = ModuleVersion(
         module_id=module.id, version=version, commit=body.commit, tree_sha=body.tree_sha,
         path=body.path, remote=body.remote, sha256=body.sha256, size=size,
         manifest=body.manifest.model_dump(mode="json"), published_by=who.token_id,
+        environment=environment.model_dump(mode="json") if environment else None,
     )  # fmt: skip
     session.add(row)
     audit(session, who, "publish", f"{full_name}@{version}", commit=body.commit, sha256=body.sha256)
@@ -327,6 +386,10 @@ def publish_version(
         session.flush()
         assert row.id is not None
         references.refer(session, module.team_id, RefKind.archive, row.id, [body.sha256])
+        if environment is not None:
+            references.refer(
+                session, module.team_id, RefKind.environment, row.id, [environment.sha256]
+            )
         session.commit()
     except IntegrityError:
         session.rollback()

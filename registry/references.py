@@ -3,7 +3,8 @@
 A blob holds bytes; whose they are is said by the things that refer to it, one
 ``BlobRef`` row each, for the team the thing belongs to:
 
-- ``archive``: a module version's source archive (the module's team);
+- ``archive``, ``environment``: a module version's source archive and environment lock (the
+  module's team);
 - ``cache``: an output of a step-cache entry; ``step``: an output or the log of a step run;
 - ``upload``: the team uploaded the bytes (``PUT /blobs``), so it holds them already.
 
@@ -11,7 +12,8 @@ A folder output is referred to by its manifest blob (``schemas.DirManifest``); i
 ``DirMember`` rows, read from the manifest once, when a cache entry or step run first names
 the folder. A blob is readable within a ``Reach`` (``auth.blob_reach``) when a reference of
 a team in reach names it, or names (as a cache entry's or step run's output) a folder that
-holds it; and, where ``open_archives``, when any module archive reference names it. That is
+holds it; and, where ``open_archives``, when any module version's archive or environment
+reference names it. That is
 one indexed query. An upload reference does not open a folder's files: uploading a manifest
 that names another team's blobs gains nothing, since recording a cache entry or step run
 only refers to blobs its team may already read, folder members included.
@@ -43,6 +45,8 @@ from modreg.registry.schemas import DirManifest, OutputRef, PortType
 
 CHUNK = 500  # digests per IN (...) list: well under every database's parameter limit
 _FOLDER_KINDS = (RefKind.cache.value, RefKind.step.value)
+# what a version refers to: readable by whoever may read the version's module
+VERSION_KINDS = (RefKind.archive.value, RefKind.environment.value)
 
 
 def _in_reach(reach: Reach) -> ColumnElement[bool]:
@@ -53,7 +57,7 @@ def _in_reach(reach: Reach) -> ColumnElement[bool]:
     if reach.team_id is not None:
         clauses.append(col(BlobRef.team_id) == reach.team_id)
     if reach.open_archives:
-        clauses.append(col(BlobRef.kind) == RefKind.archive.value)
+        clauses.append(col(BlobRef.kind).in_(VERSION_KINDS))
     return or_(*clauses) if clauses else false()
 
 

@@ -219,6 +219,20 @@ class Interface(Wire):
     params: dict[str, Param] = Field(default_factory=dict)
 
 
+class EnvironmentSpec(Wire):
+    """``[environment]`` of a ``modreg.toml``: what the module needs to run, as declared.
+
+    The requirements come from ``requirements`` (PEP 508 lines), or from the module's file
+    ``requirements_file``, or, when neither is given, from the module's committed
+    ``requirements.lock``. What runs is the environment lock resolved at publish
+    (``EnvironmentPublic``), never these lines.
+    """
+
+    python: str | None = Field(default=None, max_length=SHORT_TEXT)  # a range: ">=3.11"
+    requirements: list[str] = Field(default_factory=list, max_length=1000)
+    requirements_file: str | None = Field(default=None, max_length=PATH_TEXT)
+
+
 class Manifest(Wire):
     """A validated ``modreg.toml``."""
 
@@ -232,6 +246,7 @@ class Manifest(Wire):
     retries: int = 0
     # names of the caller's variables the step receives (values are never stored anywhere)
     env: list[str] = Field(default_factory=list)
+    environment: EnvironmentSpec | None = None
 
 
 # --- teams and tokens ---------------------------------------------------------------
@@ -304,6 +319,8 @@ class VersionCreate(Wire):
     remote: str | None = Field(default=None, max_length=LONG_TEXT)
     sha256: str = Field(pattern=SHA256_PATTERN)
     manifest: Manifest
+    # the environment lock, uploaded as a blob first; exactly when the manifest has one
+    environment_sha256: str | None = Field(default=None, pattern=SHA256_PATTERN)
 
     @field_validator("path")
     @classmethod
@@ -322,6 +339,15 @@ def check_module_path(path: str) -> str:
     return path
 
 
+class EnvironmentPublic(Wire):
+    """A published version's environment lock: what its steps run with."""
+
+    sha256: str  # the lock, a blob: immutable with the version
+    python: str  # the Python it was resolved for: the lowest the range allows ("3.11")
+    python_range: str | None = None  # the declared range, as written
+    packages: dict[str, str] = Field(default_factory=dict)  # name -> exact version(s)
+
+
 class VersionPublic(Wire):
     module: str  # "team/name"
     version: str
@@ -336,6 +362,7 @@ class VersionPublic(Wire):
     manifest: Manifest
     published_at: datetime
     published_by: int | None = None  # token id
+    environment: EnvironmentPublic | None = None
 
 
 class PublishResult(Wire):

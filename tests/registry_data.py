@@ -84,12 +84,26 @@ def tar_gz(
 
 
 def module_archive(
-    version: str = "1.0.0", salt: str = "", name: str = "vision/prep", **manifest: Any
+    version: str = "1.0.0",
+    salt: str = "",
+    name: str = "vision/prep",
+    files: dict[str, str | bytes] | None = None,
+    **manifest: Any,
 ) -> bytes:
     """A small, safe module archive whose ``modreg.toml`` is the manifest ``publish_body``
-    sends for the same arguments; ``salt`` changes its bytes."""
+    sends for the same arguments, plus ``files``; ``salt`` changes its bytes."""
     toml = manifest_toml(manifest_body(version, name, **manifest))
-    return tar_gz({"run.py": f"print('v{version}{salt}')\n", "modreg.toml": toml})
+    return tar_gz({"run.py": f"print('v{version}{salt}')\n", "modreg.toml": toml, **(files or {})})
+
+
+def env_lock(*pins: str) -> str:
+    """A hash-pinned environment lock of ``name==version`` pins, as uv writes one (the hashes
+    are made up: the registry reads them, only an install checks them)."""
+    lines = []
+    for pin in pins:
+        digest = hashlib.sha256(pin.encode()).hexdigest()
+        lines += [f"{pin} \\", f"    --hash=sha256:{digest}", "    # via -r requirements.in"]
+    return "\n".join(lines) + "\n"
 
 
 def manifest_body(
@@ -108,8 +122,13 @@ def manifest_body(
 
 def manifest_toml(manifest: dict[str, Any]) -> str:
     """``manifest`` (a publish body's, JSON) written as the ``modreg.toml`` that says it."""
-    module = {key: value for key, value in manifest.items() if key != "interface"}
+    module = {k: v for k, v in manifest.items() if k not in ("interface", "environment")}
     lines = ["[module]", *(f"{key} = {json.dumps(value)}" for key, value in module.items())]
+    if (environment := manifest.get("environment")) is not None:
+        lines.append("[environment]")
+        for key, value in environment.items():
+            if value is not None:
+                lines.append(f"{key.replace('_', '-')} = {json.dumps(value)}")
     for section, entries in manifest.get("interface", {}).items():
         for entry, fields in entries.items():
             lines.append(f"[{section}.{entry}]")

@@ -232,14 +232,14 @@ def test_the_server_refuses_an_unknown_field_in_a_request(shared: Any) -> None:
     body = VersionCreate.model_validate(
         version.model_dump(include=set(VersionCreate.model_fields), mode="json")
     ).model_dump(mode="json")
-    body["manifest"]["environment"] = {"python": ">=3.11"}
+    body["manifest"]["a_future_key"] = {"python": ">=3.11"}
     answer = httpx.post(
         f"{shared.url}/api/v1/modules/vision/prep/versions",
         json=body,
         headers={"Authorization": f"Bearer {shared.publish}"},
     )
     assert answer.status_code == 422
-    assert answer.json()["detail"] == "body.manifest: unknown field 'environment'"
+    assert answer.json()["detail"] == "body.manifest: unknown field 'a_future_key'"
 
 
 def test_the_server_refuses_an_unknown_enum_value_in_a_request(shared: Any) -> None:

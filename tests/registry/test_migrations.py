@@ -20,7 +20,7 @@ import pytest
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 from fastapi.testclient import TestClient
-from registry_data import module_archive, publish_body
+from registry_data import env_lock, module_archive, publish_body
 
 from modreg.registry.app import create_app
 from modreg.registry.auth import hash_secret
@@ -257,7 +257,7 @@ def test_0003_upgrades_a_populated_0002_registry_for_gc(
     settings, engine, old = old_registry
     upgrade(engine, "0002", blob_store=LocalBlobStore(settings.data_dir / "blobs"))
     token_path = prepare(settings, engine)  # to the head, as `modreg server` does
-    assert _revision(engine) == "0003" and token_path is not None
+    assert _revision(engine) == HEAD and token_path is not None
     with engine.connect() as conn:
         seen = conn.execute(sa.text("SELECT last_seen, created_at FROM blob")).all()
         pinned = conn.execute(sa.text("SELECT pinned FROM pipeline_run")).scalars().all()
@@ -274,3 +274,31 @@ def test_0003_upgrades_a_populated_0002_registry_for_gc(
         assert pin.json()["pinned"] is True
     downgrade(engine, "0002")
     assert _revision(engine) == "0002"
+
+
+def test_0004_upgrades_a_populated_0003_registry_for_environments(
+    old_registry: tuple[Settings, sa.Engine, Old],
+) -> None:
+    settings, engine, old = old_registry
+    upgrade(engine, "0003", blob_store=LocalBlobStore(settings.data_dir / "blobs"))
+    prepare(settings, engine)
+    assert _revision(engine) == HEAD
+    publish = {"Authorization": f"Bearer {SECRETS['publish']}"}
+    with TestClient(create_app(settings, engine)) as client:
+        before = client.get("/api/v1/modules/vision/prep/versions/1.0.0").json()
+        assert before["environment"] is None, "a version of before runs as it did"
+        lock = env_lock("six==1.16.0").encode()
+        environment = {"requirements": ["six==1.16.0"]}
+        archive = module_archive("1.1.0", environment=environment)
+        for data in (archive, lock):
+            sha = hashlib.sha256(data).hexdigest()
+            client.put(f"/api/v1/blobs/{sha}", content=data, headers=publish)
+        body = publish_body(hashlib.sha256(archive).hexdigest(), "1.1.0", environment=environment)
+        body["environment_sha256"] = hashlib.sha256(lock).hexdigest()
+        answer = client.post("/api/v1/modules/vision/prep/versions", json=body, headers=publish)
+        assert answer.status_code == 201, answer.text
+        assert answer.json()["version"]["environment"]["packages"] == {"six": "1.16.0"}
+    downgrade(engine, "0003")
+    with engine.connect() as conn:
+        kinds = conn.execute(sa.text("SELECT DISTINCT kind FROM blob_ref")).scalars().all()
+    assert "environment" not in kinds and _revision(engine) == "0003"
