@@ -12,7 +12,7 @@ client says so with ``ClientTooOldError``). The errors below are the client's ow
         ├── GitError                   not a git repo, dirty module path, git archive failed
         ├── PublishError
         │   ├── AlreadyPublishedError  the identical version is already in the registry
-        │   └── ResolutionError        the environment's requirements cannot be pinned (uv)
+        │   └── ResolutionError        the environment cannot be pinned (uv, an unhashed lock)
         ├── PullError                  the destination exists, the cache is unusable
         ├── RunLookupError             a run has no such step, or no log of it
         └── CompareError               no such metric, nothing to compare, no matplotlib
@@ -52,7 +52,8 @@ class AlreadyPublishedError(PublishError):
 
 
 class ResolutionError(PublishError):
-    """The module's ``[environment]`` requirements could not be resolved into a lock."""
+    """The module's environment could not be pinned: uv cannot satisfy a requirement, or a
+    lock (uv's, or the module's committed one) is not hash-pinned."""
 
 
 class PullError(ClientError):

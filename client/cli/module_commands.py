@@ -34,12 +34,21 @@ if TYPE_CHECKING:
 def init(app: App, name: str | None, version: str, description: str) -> None:
     """Write a modreg.toml for the current folder (never overwrites one).
 
+    Its [environment] comes from the folder's requirements.txt, else from the
+    pyproject.toml [project] dependencies, when there are any.
+
     \b
     Example:
         modreg init --name vision/prep --version 1.0.0
     """
     from modreg.client.errors import ClientError
-    from modreg.client.scaffold import guess_script, manifest_text, slug, write_manifest
+    from modreg.client.scaffold import (
+        environment_text,
+        guess_script,
+        manifest_text,
+        slug,
+        write_manifest,
+    )
     from modreg.registry.versioning import canonical_version
 
     folder = Path.cwd()
@@ -47,7 +56,9 @@ def init(app: App, name: str | None, version: str, description: str) -> None:
         raise ClientError(f"{folder / 'modreg.toml'}: already exists; not overwriting it")
     canonical_version(version)
     name = name or f"{_token_team(app)}/{slug(folder.name)}"
-    path = write_manifest(folder, manifest_text(name, version, description, guess_script(folder)))
+    environment = environment_text(folder)  # from requirements.txt or pyproject.toml
+    text = manifest_text(name, version, description, guess_script(folder), environment)
+    path = write_manifest(folder, text)
     output.print_message(f"Wrote {path}: edit the command and the interface, then `modreg publish`")
 
 
@@ -76,14 +87,18 @@ def publish(app: App, path: Path, dry_run: bool, skip_existing: bool, as_json: b
     """
     import tempfile
 
-    from modreg.client.publishing import PublishOutcome, plan_publish, upload
+    from modreg.client.publishing import PublishOutcome, pin_environment, plan_publish, upload
 
     with tempfile.TemporaryDirectory(prefix="modreg-publish-") as workdir:
-        plan = plan_publish(path, Path(workdir))  # checks everything before any request
-        if dry_run:
+        plan = plan_publish(path, Path(workdir))  # checks everything local before any request
+        client = None if dry_run else app.client  # a dry run resolves without asking
+        pinning = not as_json and plan.declared is not None
+        with output.progress(f"pinning {plan.ref}'s environment", enabled=pinning):
+            plan = pin_environment(plan, Path(workdir), client)
+        if client is None:
             outcome = PublishOutcome(plan, created=False, dry_run=True)
         else:
-            outcome = upload(app.client, plan, skip_existing)
+            outcome = upload(client, plan, skip_existing)
     data = {**outcome.plan.summary(), "created": outcome.created, "dry_run": outcome.dry_run}
     output.emit(data, as_json, lambda: _show_publish(data))
 
@@ -91,8 +106,10 @@ def publish(app: App, path: Path, dry_run: bool, skip_existing: bool, as_json: b
 def _show_publish(data: dict[str, Any]) -> None:
     ref = f"{data['module']}@{data['version']}"
     if data["dry_run"]:
+        shown = ("dry_run", "created", "environment")
+        fields = [(key, value) for key, value in data.items() if key not in shown]
         output.print_fields(
-            [(key, value) for key, value in data.items() if key not in ("dry_run", "created")],
+            fields + _environment_fields(data["environment"]),
             title=f"Would publish {ref} (dry run: nothing sent)",
         )
     elif data["created"]:
@@ -101,6 +118,17 @@ def _show_publish(data: dict[str, Any]) -> None:
         )
     else:
         output.print_message(f"{ref} is already published with this commit and archive; skipped")
+
+
+def _environment_fields(environment: dict[str, Any] | None) -> list[tuple[str, Any]]:
+    """An environment's rows in a field list: the Python it holds for, then each package."""
+    if environment is None:
+        return []
+    declared = environment.get("python_range")
+    python = f"{environment['python']} ({declared})" if declared else environment["python"]
+    summary = f"Python {python}, lock {environment['sha256'][:12]}"
+    packages = sorted(environment["packages"].items())
+    return [("environment", summary), *((f"package {name}", ver) for name, ver in packages)]
 
 
 @click.command()
@@ -204,6 +232,7 @@ def _resolution_data(resolution: Resolution) -> dict[str, Any]:
         "published_at": version.published_at,
         "command": manifest.command,
         "interface": manifest.interface.model_dump(mode="json"),
+        "environment": version.environment.model_dump(mode="json") if version.environment else None,
     }
 
 
@@ -225,7 +254,7 @@ def _show_resolution(data: dict[str, Any]) -> None:
     for kind in ("inputs", "outputs", "params"):
         for name, spec in data["interface"][kind].items():
             fields.append((f"{kind[:-1]} {name}", _describe_port(spec)))
-    output.print_fields(fields)
+    output.print_fields(fields + _environment_fields(data["environment"]))
 
 
 def _describe_port(spec: dict[str, Any]) -> str:
