@@ -2,6 +2,10 @@
 
 The interface sections are written as comments: the command and its placeholders are the
 module author's to decide, and an undeclared placeholder would make the file invalid.
+What the folder already says it needs becomes the ``[environment]``: a ``requirements.txt``
+is named as the ``requirements-file`` (so it stays the one list to edit), else the
+``pyproject.toml`` ``[project] dependencies`` are copied; its ``requires-python`` becomes
+``python``.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from pathlib import Path
 from modreg.client.errors import ClientError
 
 DEFAULT_VERSION = "0.1.0"
+REQUIREMENTS_TXT = "requirements.txt"
 
 _TEMPLATE = """\
 [module]
@@ -51,7 +56,42 @@ def guess_script(folder: Path) -> str:
     return scripts[0]
 
 
-def manifest_text(name: str, version: str, description: str, script: str) -> str:
+def pyproject_environment(folder: Path) -> tuple[str | None, list[str]]:
+    """``requires-python`` and ``dependencies`` of ``folder/pyproject.toml`` (None, [] if none)."""
+    import tomllib
+
+    path = folder / "pyproject.toml"
+    if not path.is_file():
+        return None, []
+    try:
+        project = tomllib.loads(path.read_text(encoding="utf-8")).get("project", {})
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ClientError(f"{path}: cannot read: {exc}") from exc
+    python, dependencies = project.get("requires-python"), project.get("dependencies", [])
+    if python is not None and not isinstance(python, str):
+        raise ClientError(f"{path}: [project] requires-python: expected a string, got {python!r}")
+    if not isinstance(dependencies, list) or not all(isinstance(d, str) for d in dependencies):
+        raise ClientError(f"{path}: [project] dependencies: expected a list of strings")
+    return python, dependencies
+
+
+def environment_text(folder: Path) -> str:
+    """An ``[environment]`` table for what ``folder`` declares it needs, or "" if nothing."""
+    python, dependencies = pyproject_environment(folder)
+    if (folder / REQUIREMENTS_TXT).is_file():
+        requirements = f"requirements-file = {json.dumps(REQUIREMENTS_TXT)}"
+    elif dependencies:
+        listed = "".join(f"    {json.dumps(line)},\n" for line in dependencies)
+        requirements = f"requirements = [\n{listed}]"
+    else:
+        return ""
+    version = f"python = {json.dumps(python)}\n" if python else ""
+    return f"\n[environment]\n{version}{requirements}\n"
+
+
+def manifest_text(
+    name: str, version: str, description: str, script: str, environment: str = ""
+) -> str:
     """The text of a new ``modreg.toml``; validated before it is returned."""
     from modreg.registry.manifest import parse_manifest
 
@@ -61,6 +101,7 @@ def manifest_text(name: str, version: str, description: str, script: str) -> str
         description=json.dumps(description),
         command=json.dumps(["python", script]),
     )
+    text += environment
     parse_manifest(text, source="modreg.toml")
     return text
 
