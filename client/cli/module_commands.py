@@ -113,8 +113,13 @@ def _show_publish(data: dict[str, Any]) -> None:
             title=f"Would publish {ref} (dry run: nothing sent)",
         )
     elif data["created"]:
+        environment, pinned = data["environment"], ""
+        if environment:
+            count = len(environment["packages"])
+            packages = f"{count} package{'' if count == 1 else 's'}"
+            pinned = f", environment: {packages} for Python {environment['python']}"
         output.print_message(
-            f"Published {ref} (commit {data['commit'][:12]}, sha256 {data['sha256'][:12]})"
+            f"Published {ref} (commit {data['commit'][:12]}, sha256 {data['sha256'][:12]}{pinned})"
         )
     else:
         output.print_message(f"{ref} is already published with this commit and archive; skipped")

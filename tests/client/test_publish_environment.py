@@ -1,15 +1,17 @@
 """Module environments at publish: pinned with uv, stored with the version, shown, reused.
 
 uv resolves against a local find-links folder of tiny wheels the tests write
-(``tests/wheels.py``), with the index switched off through a ``uv.toml`` named by
-``UV_CONFIG_FILE`` (uv has no variable for ``--no-index``) and a private ``UV_CACHE_DIR``:
-modreg passes uv's own settings through untouched, which is what these tests lean on.
+(``tests/wheels.py``, named by ``UV_FIND_LINKS``), with the index switched off in the user's
+``uv.toml`` (under the test's private ``XDG_CONFIG_HOME``: uv has no variable for
+``--no-index``) and a private ``UV_CACHE_DIR``. modreg passes uv's own settings through
+untouched, which is what these tests lean on.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -31,9 +33,9 @@ def find_links(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     links = tmp_path / "wheels"
     make_wheel(links, "tinypkg", "1.0.0")
     make_wheel(links, "other-pkg", "2.0.0", requires=["tinypkg>=1"])
-    config = tmp_path / "uv.toml"
-    config.write_text("no-index = true\n")
-    monkeypatch.setenv("UV_CONFIG_FILE", str(config))
+    user_config = Path(os.environ["XDG_CONFIG_HOME"]) / "uv" / "uv.toml"  # isolated_home's
+    user_config.parent.mkdir(parents=True)
+    user_config.write_text("no-index = true\n")
     monkeypatch.setenv("UV_FIND_LINKS", str(links))
     monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "uv-cache"))
     return links
@@ -104,8 +106,13 @@ def test_requirements_file_is_read_from_the_module(
         'requirements-file = "requirements.txt"',
         files={"requirements.txt": "# what the step imports\ntinypkg>=1\n"},
     )
-    data = publish_json(run, shared.options(), folder)
-    assert data["environment"]["packages"] == {"tinypkg": "1.0.0"}
+    result = run(*shared.options(), "publish", folder)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith(f"Published {module_name}@1.0.0 (commit ")
+    assert result.stdout.endswith(", environment: 1 package for Python 3.11)\n")
+    with RegistryClient(shared.url, shared.read) as client:
+        stored = client.get_version(module_name, "1.0.0").environment
+    assert stored is not None and stored.packages == {"tinypkg": "1.0.0"}
 
 
 def test_a_committed_lock_is_used_as_it_is(
@@ -130,6 +137,20 @@ def test_a_module_without_an_environment_publishes_none(
     assert publish_json(run, shared.options(), folder)["environment"] is None
     shown = run(*shared.options("read"), "show", module_name, "--json")
     assert json.loads(shown.stdout)["environment"] is None
+
+
+def test_uv_settings_in_the_working_folder_do_not_steer_the_resolution(
+    tmp_path: Path, run: Any, module_name: str, find_links: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = env_module(tmp_path, module_name, 'requirements = ["tinypkg"]')
+    make_wheel(tmp_path / "elsewhere", "tinypkg", "5.0.0")
+    stray = tmp_path / "stray"
+    stray.mkdir()
+    (stray / "uv.toml").write_text(f'find-links = ["{tmp_path / "elsewhere"}"]\n')
+    (stray / ".python-version").write_text("3.13\n")
+    monkeypatch.chdir(stray)  # where the user happens to run `modreg publish`
+    data = publish_json(run, [], folder, "--dry-run")
+    assert data["environment"]["packages"] == {"tinypkg": "1.0.0"}
 
 
 # --- errors: one line, nothing published -----------------------------------------------
