@@ -83,9 +83,10 @@ class DeclaredEnvironment:
 
 
 def declared_environment(
-    manifest: Manifest, source: ModuleSource, folder: Path, workdir: Path
+    manifest: Manifest, source: ModuleSource, manifest_path: Path, workdir: Path
 ) -> DeclaredEnvironment | None:
-    """Read what the module declares from its commit; errors name the key or the file."""
+    """Read what the module declares from its commit; errors name the key or the file
+    (``manifest_path`` is the module's ``modreg.toml``, as the user named it)."""
     from modreg.client.gitops import read_committed
     from modreg.registry.environment_lock import LOCK_FILE, lowest_python
     from modreg.registry.manifest import environment_source
@@ -93,7 +94,7 @@ def declared_environment(
     spec = manifest.environment
     if spec is None:
         return None
-    label = str(folder / "modreg.toml")
+    label, folder = str(manifest_path), manifest_path.parent
     wanted = [LOCK_FILE] + ([spec.requirements_file] if spec.requirements_file else [])
     files = {name: read_committed(source, name) for name in wanted}
     origin = environment_source(spec, lambda name: files.get(name) is not None, label)
@@ -157,8 +158,9 @@ def stored_lock(
 
 def resolved_lock(declared: DeclaredEnvironment, workdir: Path) -> EnvironmentLock:
     """Resolve the declared requirements with uv into a universal, hash-pinned lock."""
-    data = compile_requirements(declared.requirements, declared.python, workdir, declared.where)
-    return _lock_from(data, declared.python, LockOrigin.resolved, workdir, declared.where)
+    where = declared.where
+    data = compile_requirements(declared.requirements, declared.python, workdir, where)
+    return _lock_from(data, declared.python, LockOrigin.resolved, workdir, f"{where}: uv's lock")
 
 
 def _lock_from(

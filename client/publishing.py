@@ -113,7 +113,7 @@ def plan_publish(folder: Path, workdir: Path) -> PublishPlan:
     manifest = read_manifest(folder)
     source = module_source(folder)
     archive = build_archive(source, workdir)
-    declared = declared_environment(manifest, source, folder, workdir)
+    declared = declared_environment(manifest, source, folder / MANIFEST_NAME, workdir)
     return PublishPlan(manifest, source, archive, declared)
 
 
@@ -158,8 +158,8 @@ def publish(
     """Publish the module at ``folder`` (``client`` may be None for a dry run)."""
     with tempfile.TemporaryDirectory(prefix="modreg-publish-") as workdir:
         plan = plan_publish(folder, Path(workdir))
-        if dry_run or client is None:
-            plan = pin_environment(plan, Path(workdir))
-            return PublishOutcome(plan, created=False, dry_run=True)
+        client = None if dry_run else client  # a dry run resolves without asking
         plan = pin_environment(plan, Path(workdir), client)
+        if client is None:
+            return PublishOutcome(plan, created=False, dry_run=True)
         return upload(client, plan, skip_existing)
