@@ -14,8 +14,8 @@ The steps, each of which can stop the publish with one clear error:
 
 An identical replay (same version, commit, archive and environment lock) is answered by the
 server as already done; it surfaces here as ``AlreadyPublishedError`` unless
-``skip_existing``. A dry run stops after step 4, resolving without asking the registry, and
-touches no registry.
+``skip_existing``. A dry run stops after step 4: it may read the registry (the stored lock a
+retry would reuse) but writes nothing.
 """
 
 from __future__ import annotations
@@ -158,8 +158,7 @@ def publish(
     """Publish the module at ``folder`` (``client`` may be None for a dry run)."""
     with tempfile.TemporaryDirectory(prefix="modreg-publish-") as workdir:
         plan = plan_publish(folder, Path(workdir))
-        client = None if dry_run else client  # a dry run resolves without asking
-        plan = pin_environment(plan, Path(workdir), client)
-        if client is None:
+        plan = pin_environment(plan, Path(workdir), client)  # only reads from the registry
+        if dry_run or client is None:
             return PublishOutcome(plan, created=False, dry_run=True)
         return upload(client, plan, skip_existing)

@@ -16,6 +16,8 @@ from modreg.client import output
 from modreg.client.cli.context import EXACT_REF, MODULE_NAME, MODULE_REF, App, json_option, pass_app
 
 if TYPE_CHECKING:
+    from modreg.client.http import RegistryClient
+    from modreg.client.publishing import PublishPlan
     from modreg.registry.schemas import ModulePublic, Resolution, VersionPublic
 
 # --- init, publish, pull ----------------------------------------------------------------
@@ -73,7 +75,11 @@ def _token_team(app: App) -> str:
 
 @click.command()
 @click.argument("path", type=click.Path(path_type=Path, file_okay=False), default=".")
-@click.option("--dry-run", is_flag=True, help="Check and build, show what would be published.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Check, build and pin the environment; show what would be published, send nothing.",
+)
 @click.option("--skip-existing", is_flag=True, help="Exit 0 if this exact version is published.")
 @json_option
 @pass_app
@@ -91,16 +97,29 @@ def publish(app: App, path: Path, dry_run: bool, skip_existing: bool, as_json: b
 
     with tempfile.TemporaryDirectory(prefix="modreg-publish-") as workdir:
         plan = plan_publish(path, Path(workdir))  # checks everything local before any request
-        client = None if dry_run else app.client  # a dry run resolves without asking
+        client = _reading_client(app, plan) if dry_run else app.client
         pinning = not as_json and plan.declared is not None
         with output.progress(f"pinning {plan.ref}'s environment", enabled=pinning):
             plan = pin_environment(plan, Path(workdir), client)
-        if client is None:
+        if dry_run or client is None:
             outcome = PublishOutcome(plan, created=False, dry_run=True)
         else:
             outcome = upload(client, plan, skip_existing)
     data = {**outcome.plan.summary(), "created": outcome.created, "dry_run": outcome.dry_run}
     output.emit(data, as_json, lambda: _show_publish(data))
+
+
+def _reading_client(app: App, plan: PublishPlan) -> RegistryClient | None:
+    """What a dry run may read from: the configured registry, when the module has an
+    environment a retry would take from it; None (resolve here) without a registry."""
+    from modreg.client.errors import ConfigError
+
+    if plan.declared is None:
+        return None
+    try:
+        return app.client
+    except ConfigError:
+        return None
 
 
 def _show_publish(data: dict[str, Any]) -> None:

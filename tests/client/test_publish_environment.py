@@ -262,15 +262,16 @@ def test_dry_run_shows_the_pinned_set_and_publishes_nothing(
     shared: Any, tmp_path: Path, run: Any, module_name: str, find_links: Path
 ) -> None:
     folder = env_module(tmp_path, module_name, 'requirements = ["other-pkg"]')
-    unreachable = ["--registry", "http://127.0.0.1:9", "--token", shared.publish]
-    data = publish_json(run, unreachable, folder, "--dry-run")
-    assert data["dry_run"] is True
+    data = publish_json(run, [], folder, "--dry-run")  # no registry configured: resolved here
+    assert data["dry_run"] is True and data["environment"]["origin"] == "resolved"
     assert data["environment"]["packages"] == {"other-pkg": "2.0.0", "tinypkg": "1.0.0"}
-    text = run(*unreachable, "publish", folder, "--dry-run")
+    blobs_before = sorted(shared.data_dir.joinpath("blobs").rglob("*"))
+    text = run(*shared.options(), "publish", folder, "--dry-run")  # reads, writes nothing
     assert text.exit_code == 0, text.stderr
     assert "package tinypkg" in text.stdout and "1.0.0" in text.stdout
     with RegistryClient(shared.url, shared.read) as client, pytest.raises(UnknownModuleError):
         client.get_module(module_name)
+    assert sorted(shared.data_dir.joinpath("blobs").rglob("*")) == blobs_before
 
 
 def test_a_retry_reuses_the_stored_lock_after_the_index_moved(
@@ -281,6 +282,8 @@ def test_a_retry_reuses_the_stored_lock_after_the_index_moved(
     make_wheel(find_links, "tinypkg", "1.1.0")  # the resolver now picks another version
     fresh = publish_json(run, [], folder, "--dry-run")
     assert fresh["environment"]["packages"] == {"tinypkg": "1.1.0"}
+    planned = publish_json(run, shared.options(), folder, "--dry-run")  # what a retry sends
+    assert planned["environment"] == {**first["environment"], "origin": "stored"}
 
     again = publish_json(run, shared.options(), folder, "--skip-existing")
     assert again["created"] is False
