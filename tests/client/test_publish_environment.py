@@ -46,13 +46,17 @@ def wheel_hash(links: Path, name: str, version: str) -> str:
 
 
 def env_module(
-    tmp_path: Path, name: str, environment: str | None, files: dict[str, str] | None = None
+    tmp_path: Path,
+    name: str,
+    environment: str | None,
+    files: dict[str, str] | None = None,
+    subdir: str = "",
 ) -> Path:
     """A committed module whose modreg.toml ends with ``environment`` (a TOML table body)."""
     text = manifest_toml(name, "1.0.0", COMMAND, {}, {"out": {"type": "file"}}, {})
     if environment is not None:
         text += f"\n[environment]\n{environment}\n"
-    return make_module_repo(tmp_path, name=name, manifest=text, files=files)
+    return make_module_repo(tmp_path, name=name, manifest=text, files=files, subdir=subdir)
 
 
 def publish_json(run: Any, options: list[str], folder: Path, *extra: str) -> dict[str, Any]:
@@ -100,11 +104,12 @@ def test_publish_pins_the_requirements_and_show_lists_them(
 def test_requirements_file_is_read_from_the_module(
     shared: Any, tmp_path: Path, run: Any, module_name: str, find_links: Path
 ) -> None:
-    folder = env_module(
+    folder = env_module(  # a module in a monorepo's sub-folder, its file in a sub-folder too
         tmp_path,
         module_name,
-        'requirements-file = "requirements.txt"',
-        files={"requirements.txt": "# what the step imports\ntinypkg>=1\n"},
+        'requirements-file = "reqs/run.txt"',
+        files={"reqs/run.txt": "# what the step imports\ntinypkg>=1  # any 1.x\n"},
+        subdir="steps/prep",
     )
     result = run(*shared.options(), "publish", folder)
     assert result.exit_code == 0, result.stderr
@@ -378,3 +383,13 @@ UV_ERRORS = [
 def test_uv_errors_become_one_line_naming_the_requirement(stderr: str, line: str) -> None:
     requirements = ["six==99", "Other_Pkg", "tinypkg<1", "nopkg"]
     assert resolution_problem(stderr, requirements, "W") == line
+
+
+def test_an_environment_of_only_a_python_range_pins_no_packages(
+    shared: Any, tmp_path: Path, run: Any, module_name: str, find_links: Path
+) -> None:
+    folder = env_module(tmp_path, module_name, 'python = ">=3.12,<3.14"')
+    data = publish_json(run, shared.options(), folder)
+    assert data["environment"]["packages"] == {} and data["environment"]["python"] == "3.12"
+    shown = json.loads(run(*shared.options("read"), "show", module_name, "--json").stdout)
+    assert shown["environment"]["python_range"] == ">=3.12,<3.14"
