@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         PullError,
         RegistryTooOldError,
         RegistryUnavailableError,
+        ResolutionError,
         RunLookupError,
     )
     from modreg.client.gitops import BuiltArchive, ModuleSource, build_archive, module_source
@@ -41,6 +42,7 @@ _EXPORTS = {
     "PullError": "errors",
     "RegistryTooOldError": "errors",
     "RegistryUnavailableError": "errors",
+    "ResolutionError": "errors",
     "RunLookupError": "errors",
     "BuiltArchive": "gitops",
     "ModuleSource": "gitops",
@@ -74,6 +76,7 @@ __all__ = [
     "RegistryClient",
     "RegistryTooOldError",
     "RegistryUnavailableError",
+    "ResolutionError",
     "RunLookupError",
     "build_archive",
     "load_config",

@@ -11,7 +11,8 @@ client says so with ``ClientTooOldError``). The errors below are the client's ow
         ├── ConfigError                no registry URL, unreadable config file, bad option value
         ├── GitError                   not a git repo, dirty module path, git archive failed
         ├── PublishError
-        │   └── AlreadyPublishedError  the identical version is already in the registry
+        │   ├── AlreadyPublishedError  the identical version is already in the registry
+        │   └── ResolutionError        the environment cannot be pinned (uv, an unhashed lock)
         ├── PullError                  the destination exists, the cache is unusable
         ├── RunLookupError             a run has no such step, or no log of it
         └── CompareError               no such metric, nothing to compare, no matplotlib
@@ -48,6 +49,11 @@ class PublishError(ClientError):
 
 class AlreadyPublishedError(PublishError):
     """The identical version (same commit and archive) is already published."""
+
+
+class ResolutionError(PublishError):
+    """The module's environment could not be pinned: uv cannot satisfy a requirement, or a
+    lock (uv's, or the module's committed one) is not hash-pinned."""
 
 
 class PullError(ClientError):

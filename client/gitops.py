@@ -159,6 +159,26 @@ def _tree_sha(repo: git.Repo, commit: str, path: str, folder: Path) -> str:
     return sha
 
 
+def read_committed(source: ModuleSource, name: str) -> bytes | None:
+    """The bytes of file ``name`` of the module folder at the published commit, or None.
+
+    Read from the commit, not the working tree, so what the version is built from (a
+    requirements file, a committed lock) is what its archive holds, even when an ignored
+    file of that name sits in the folder.
+    """
+    import git
+
+    repo = git.Repo(source.root)
+    try:
+        tree = repo.commit(source.commit).tree
+        found = tree / f"{source.path}/{name}" if source.path else tree / name
+        return bytes(found.data_stream.read()) if found.type == "blob" else None
+    except KeyError:
+        return None
+    finally:
+        repo.close()
+
+
 def build_archive(source: ModuleSource, dest_dir: Path) -> BuiltArchive:
     """Write the module's reproducible ``.tar.gz`` into ``dest_dir`` and hash it."""
     import git

@@ -6,15 +6,21 @@ The steps, each of which can stop the publish with one clear error:
    placeholders are ``ManifestError`` lines naming the key);
 2. refuse a dirty module path, take HEAD's commit and the module path's tree;
 3. build the reproducible archive from that commit and hash it;
-4. ``PUT`` the archive as a blob (the server recomputes its sha256), then ``POST`` the version.
+4. pin the module's environment, if it has one (``modreg.client.environments``): the lock an
+   earlier attempt stored for this commit and archive, else the committed
+   ``requirements.lock``, else uv's resolution of the requirements;
+5. ``PUT`` the environment lock and the archive as blobs (the server recomputes their
+   sha256), then ``POST`` the version.
 
-An identical replay (same version, commit and archive) is answered by the server as
-already done; it surfaces here as ``AlreadyPublishedError`` unless ``skip_existing``.
-A dry run stops after step 3 and touches no registry.
+An identical replay (same version, commit, archive and environment lock) is answered by the
+server as already done; it surfaces here as ``AlreadyPublishedError`` unless
+``skip_existing``. A dry run stops after step 4: it may read the registry (the stored lock a
+retry would reuse) but writes nothing.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +32,7 @@ from modreg.registry.errors import ManifestError
 from modreg.registry.schemas import Manifest, VersionCreate, VersionPublic
 
 if TYPE_CHECKING:
+    from modreg.client.environments import DeclaredEnvironment, EnvironmentLock
     from modreg.client.http import RegistryClient
 
 MANIFEST_NAME = "modreg.toml"
@@ -33,11 +40,14 @@ MANIFEST_NAME = "modreg.toml"
 
 @dataclass(frozen=True)
 class PublishPlan:
-    """Everything a publish sends: the manifest, where the code is, and its archive."""
+    """Everything a publish sends: the manifest, where the code is, its archive, what its
+    ``[environment]`` declares, and the environment lock once pinned (``pin_environment``)."""
 
     manifest: Manifest
     source: ModuleSource
     archive: BuiltArchive
+    declared: DeclaredEnvironment | None = None
+    environment: EnvironmentLock | None = None
 
     @property
     def ref(self) -> str:
@@ -63,6 +73,7 @@ class PublishPlan:
             remote=self.source.remote,
             sha256=self.archive.sha256,
             manifest=self.manifest,
+            environment_sha256=self.environment.sha256 if self.environment else None,
         )
 
     def summary(self) -> dict[str, Any]:
@@ -77,6 +88,7 @@ class PublishPlan:
             "remote": self.source.remote,
             "size": self.archive.size,
             "files": self.archive.files,
+            "environment": self.environment.summary() if self.environment else None,
         }
 
 
@@ -105,16 +117,38 @@ def read_manifest(folder: Path) -> Manifest:
 
 
 def plan_publish(folder: Path, workdir: Path) -> PublishPlan:
-    """Validate the module at ``folder`` and build its archive inside ``workdir``."""
+    """Validate the module at ``folder``, build its archive inside ``workdir`` and read what
+    its environment declares: every check that needs no registry and no resolver."""
+    from modreg.client.environments import declared_environment
+
     manifest = read_manifest(folder)
     source = module_source(folder)
-    return PublishPlan(manifest, source, build_archive(source, workdir))
+    archive = build_archive(source, workdir)
+    declared = declared_environment(manifest, source, folder / MANIFEST_NAME, workdir)
+    return PublishPlan(manifest, source, archive, declared)
+
+
+def pin_environment(
+    plan: PublishPlan, workdir: Path, client: RegistryClient | None = None
+) -> PublishPlan:
+    """``plan`` with its environment lock: with a ``client``, the one a first attempt stored
+    (a retry); else the committed lock; else uv's resolution."""
+    from modreg.client.environments import resolved_lock, stored_lock
+
+    declared = plan.declared
+    if declared is None:
+        return plan
+    lock = stored_lock(client, plan.manifest, plan.source, plan.archive) if client else None
+    lock = lock or declared.committed or resolved_lock(declared, workdir)
+    return dataclasses.replace(plan, environment=lock)
 
 
 def upload(
     client: RegistryClient, plan: PublishPlan, skip_existing: bool = False
 ) -> PublishOutcome:
-    """Send a planned publish: the archive blob, then the version record."""
+    """Send a planned publish: the environment lock and archive blobs, then the version."""
+    if plan.environment is not None and plan.environment.path is not None:
+        client.put_blob(plan.environment.sha256, plan.environment.path)
     client.put_blob(plan.archive.sha256, plan.archive.path)
     result = client.publish_version(plan.manifest.name, plan.version_create())
     if not result.created and not skip_existing:
@@ -135,6 +169,7 @@ def publish(
     """Publish the module at ``folder`` (``client`` may be None for a dry run)."""
     with tempfile.TemporaryDirectory(prefix="modreg-publish-") as workdir:
         plan = plan_publish(folder, Path(workdir))
+        plan = pin_environment(plan, Path(workdir), client)  # only reads from the registry
         if dry_run or client is None:
             return PublishOutcome(plan, created=False, dry_run=True)
         return upload(client, plan, skip_existing)

@@ -5,6 +5,10 @@ module author's to decide, and an undeclared placeholder would make the file inv
 The command runs the folder's entry point (``main.py``, or its only ``.py`` file). When
 that cannot be told and nobody can be asked, the command is left empty with a comment:
 the manifest check then names it instead of a guessed ``python main.py`` failing at run time.
+What the folder already says it needs becomes the ``[environment]``: a ``requirements.txt``
+is named as the ``requirements-file`` (so it stays the one list to edit), else the
+``pyproject.toml`` ``[project] dependencies`` are copied; its ``requires-python`` becomes
+``python``.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from pathlib import Path
 from modreg.client.errors import ClientError
 
 DEFAULT_VERSION = "0.1.0"
+REQUIREMENTS_TXT = "requirements.txt"
 
 _TEMPLATE = """\
 [module]
@@ -72,6 +77,39 @@ def split_command(text: str) -> list[str]:
     return command
 
 
+def pyproject_environment(folder: Path) -> tuple[str | None, list[str]]:
+    """``requires-python`` and ``dependencies`` of ``folder/pyproject.toml`` (None, [] if none)."""
+    import tomllib
+
+    path = folder / "pyproject.toml"
+    if not path.is_file():
+        return None, []
+    try:
+        project = tomllib.loads(path.read_text(encoding="utf-8")).get("project", {})
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ClientError(f"{path}: cannot read: {exc}") from exc
+    python, dependencies = project.get("requires-python"), project.get("dependencies", [])
+    if python is not None and not isinstance(python, str):
+        raise ClientError(f"{path}: [project] requires-python: expected a string, got {python!r}")
+    if not isinstance(dependencies, list) or not all(isinstance(d, str) for d in dependencies):
+        raise ClientError(f"{path}: [project] dependencies: expected a list of strings")
+    return python, dependencies
+
+
+def environment_text(folder: Path) -> str:
+    """An ``[environment]`` table for what ``folder`` declares it needs, or "" if nothing."""
+    python, dependencies = pyproject_environment(folder)
+    if (folder / REQUIREMENTS_TXT).is_file():
+        requirements = f"requirements-file = {json.dumps(REQUIREMENTS_TXT)}"
+    elif dependencies:
+        listed = "".join(f"    {json.dumps(line)},\n" for line in dependencies)
+        requirements = f"requirements = [\n{listed}]"
+    else:
+        return ""
+    version = f"python = {json.dumps(python)}\n" if python else ""
+    return f"\n[environment]\n{version}{requirements}\n"
+
+
 def _render(name: str, version: str, description: str, command: list[str] | None) -> str:
     line = f"command = {json.dumps(command)}" if command else _UNKNOWN_COMMAND
     return _TEMPLATE.format(
@@ -82,13 +120,17 @@ def _render(name: str, version: str, description: str, command: list[str] | None
     )
 
 
-def manifest_text(name: str, version: str, description: str, command: list[str] | None) -> str:
-    """The text of a new ``modreg.toml``, validated before it is returned; with no command
-    (None), everything but the empty command, which the manifest check then names."""
+def manifest_text(
+    name: str, version: str, description: str, command: list[str] | None, environment: str = ""
+) -> str:
+    """The text of a new ``modreg.toml`` with ``environment`` (an ``[environment]`` table or
+    ""), validated before it is returned; with no command (None), everything but the empty
+    command, which the manifest check then names."""
     from modreg.registry.manifest import parse_manifest
 
-    parse_manifest(_render(name, version, description, command or ["program"]), "modreg.toml")
-    return _render(name, version, description, command)
+    checked = _render(name, version, description, command or ["program"]) + environment
+    parse_manifest(checked, "modreg.toml")
+    return _render(name, version, description, command) + environment
 
 
 def write_manifest(folder: Path, text: str) -> Path:

@@ -16,6 +16,8 @@ from modreg.client import output
 from modreg.client.cli.context import EXACT_REF, MODULE_NAME, MODULE_REF, App, json_option, pass_app
 
 if TYPE_CHECKING:
+    from modreg.client.http import RegistryClient
+    from modreg.client.publishing import PublishPlan
     from modreg.registry.schemas import ModulePublic, Resolution, VersionPublic
 
 # --- init, publish, pull ----------------------------------------------------------------
@@ -34,12 +36,21 @@ if TYPE_CHECKING:
 def init(app: App, name: str | None, version: str, description: str) -> None:
     """Write a modreg.toml for the current folder (never overwrites one).
 
+    Its [environment] comes from the folder's requirements.txt, else from the
+    pyproject.toml [project] dependencies, when there are any.
+
     \b
     Example:
         modreg init --name vision/prep --version 1.0.0
     """
     from modreg.client.errors import ClientError
-    from modreg.client.scaffold import guess_script, manifest_text, slug, write_manifest
+    from modreg.client.scaffold import (
+        environment_text,
+        guess_script,
+        manifest_text,
+        slug,
+        write_manifest,
+    )
     from modreg.registry.versioning import canonical_version
 
     folder = Path.cwd()
@@ -49,7 +60,8 @@ def init(app: App, name: str | None, version: str, description: str) -> None:
     name = name or f"{_token_team(app)}/{slug(folder.name)}"
     script = guess_script(folder)
     command = ["python", script] if script else _ask_command()
-    path = write_manifest(folder, manifest_text(name, version, description, command))
+    environment = environment_text(folder)  # from requirements.txt or pyproject.toml
+    path = write_manifest(folder, manifest_text(name, version, description, command, environment))
     output.print_message(f"Wrote {path}: edit the command and the interface, then `modreg publish`")
     if command is None:
         output.print_warning(
@@ -90,7 +102,11 @@ def _token_team(app: App) -> str:
 
 @click.command()
 @click.argument("path", type=click.Path(path_type=Path, file_okay=False), default=".")
-@click.option("--dry-run", is_flag=True, help="Check and build, show what would be published.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Check, build and pin the environment; show what would be published, send nothing.",
+)
 @click.option("--skip-existing", is_flag=True, help="Exit 0 if this exact version is published.")
 @json_option
 @pass_app
@@ -104,33 +120,68 @@ def publish(app: App, path: Path, dry_run: bool, skip_existing: bool, as_json: b
     """
     import tempfile
 
-    from modreg.client.publishing import PublishOutcome, plan_publish, upload
+    from modreg.client.publishing import PublishOutcome, pin_environment, plan_publish, upload
 
     with tempfile.TemporaryDirectory(prefix="modreg-publish-") as workdir:
-        plan = plan_publish(path, Path(workdir))  # checks everything before any request
+        plan = plan_publish(path, Path(workdir))  # checks everything local before any request
         for warning in plan.warnings:
             output.print_warning(warning)
-        if dry_run:
+        client = _reading_client(app, plan) if dry_run else app.client
+        pinning = not as_json and plan.declared is not None
+        with output.progress(f"pinning {plan.ref}'s environment", enabled=pinning):
+            plan = pin_environment(plan, Path(workdir), client)
+        if dry_run or client is None:
             outcome = PublishOutcome(plan, created=False, dry_run=True)
         else:
-            outcome = upload(app.client, plan, skip_existing)
+            outcome = upload(client, plan, skip_existing)
     data = {**outcome.plan.summary(), "created": outcome.created, "dry_run": outcome.dry_run}
     output.emit(data, as_json, lambda: _show_publish(data))
+
+
+def _reading_client(app: App, plan: PublishPlan) -> RegistryClient | None:
+    """What a dry run may read from: the configured registry, when the module has an
+    environment a retry would take from it; None (resolve here) without a registry."""
+    from modreg.client.errors import ConfigError
+
+    if plan.declared is None:
+        return None
+    try:
+        return app.client
+    except ConfigError:
+        return None
 
 
 def _show_publish(data: dict[str, Any]) -> None:
     ref = f"{data['module']}@{data['version']}"
     if data["dry_run"]:
+        shown = ("dry_run", "created", "environment")
+        fields = [(key, value) for key, value in data.items() if key not in shown]
         output.print_fields(
-            [(key, value) for key, value in data.items() if key not in ("dry_run", "created")],
+            fields + _environment_fields(data["environment"]),
             title=f"Would publish {ref} (dry run: nothing sent)",
         )
     elif data["created"]:
+        environment, pinned = data["environment"], ""
+        if environment:
+            count = len(environment["packages"])
+            packages = f"{count} package{'' if count == 1 else 's'}"
+            pinned = f", environment: {packages} for Python {environment['python']}"
         output.print_message(
-            f"Published {ref} (commit {data['commit'][:12]}, sha256 {data['sha256'][:12]})"
+            f"Published {ref} (commit {data['commit'][:12]}, sha256 {data['sha256'][:12]}{pinned})"
         )
     else:
         output.print_message(f"{ref} is already published with this commit and archive; skipped")
+
+
+def _environment_fields(environment: dict[str, Any] | None) -> list[tuple[str, Any]]:
+    """An environment's rows in a field list: the Python it holds for, then each package."""
+    if environment is None:
+        return []
+    declared = environment.get("python_range")
+    python = f"{environment['python']} ({declared})" if declared else environment["python"]
+    summary = f"Python {python}, lock {environment['sha256'][:12]}"
+    packages = sorted(environment["packages"].items())
+    return [("environment", summary), *((f"package {name}", ver) for name, ver in packages)]
 
 
 @click.command()
@@ -234,6 +285,7 @@ def _resolution_data(resolution: Resolution) -> dict[str, Any]:
         "published_at": version.published_at,
         "command": manifest.command,
         "interface": manifest.interface.model_dump(mode="json"),
+        "environment": version.environment.model_dump(mode="json") if version.environment else None,
     }
 
 
@@ -255,7 +307,7 @@ def _show_resolution(data: dict[str, Any]) -> None:
     for kind in ("inputs", "outputs", "params"):
         for name, spec in data["interface"][kind].items():
             fields.append((f"{kind[:-1]} {name}", _describe_port(spec)))
-    output.print_fields(fields)
+    output.print_fields(fields + _environment_fields(data["environment"]))
 
 
 def _describe_port(spec: dict[str, Any]) -> str:
