@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import httpx
 from pydantic import ValidationError
@@ -40,6 +40,8 @@ from modreg.client.config import ClientConfig, normalize_url
 from modreg.client.errors import RegistryTooOldError, RegistryUnavailableError
 from modreg.registry import compatibility
 from modreg.registry.errors import (
+    PROBLEM_DETAIL_HEADER,
+    PROBLEM_TYPE_HEADER,
     DigestMismatchError,
     RegistryError,
     error_class_for,
@@ -104,6 +106,14 @@ def _first_validation_message(detail: Any) -> str:
         where = ".".join(str(part) for part in first.get("loc", ()))
         return f"{where}: {first.get('msg', 'invalid')}"
     return str(detail)
+
+
+def _header_problem(headers: httpx.Headers) -> dict[str, str]:
+    """The problem a body-less answer (to HEAD) carries in its ``Modreg-Problem-*`` headers."""
+    return {
+        "type": unquote(headers.get(PROBLEM_TYPE_HEADER, "")),
+        "detail": unquote(headers.get(PROBLEM_DETAIL_HEADER, "")),
+    }
 
 
 def resolution_error(resolution: Resolution) -> RegistryError | None:
@@ -258,6 +268,8 @@ class RegistryClient:
             body = None
         if isinstance(body, dict) and ("type" in body or "detail" in body):
             return problem_error(body, response.status_code)
+        if PROBLEM_TYPE_HEADER in response.headers:  # a HEAD answer: the problem in headers
+            return problem_error(_header_problem(response.headers), response.status_code)
         cls = error_class_for("", response.status_code)
         return cls(
             f"the registry at {self.url} answered {response.status_code} "
