@@ -62,7 +62,7 @@ class ProblemResponse(JSONResponse):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope.get("method") == "HEAD":
-            body = json.loads(self.body)
+            body = json.loads(bytes(self.body))
             self.headers[PROBLEM_TYPE_HEADER] = quote(str(body.get("type", "")), safe=HEADER_SAFE)
             detail = str(body.get("detail", ""))
             self.headers[PROBLEM_DETAIL_HEADER] = quote(detail, safe=HEADER_SAFE)

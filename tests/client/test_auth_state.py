@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 from factories import make_module_repo
 
+from modreg.client.config import load_config, same_registry, save_login
+
 UNKNOWN_TOKEN = "error: unknown token: check --token, MODREG_TOKEN or `modreg login`\n"
 
 
@@ -45,3 +47,81 @@ def test_a_revoked_token_is_the_same_line_on_every_command(
     result = run(*shared.options(token), *args)
     expected = f"error: token #{token_id} was revoked; ask for a new one\n"
     assert (result.exit_code, result.stderr, result.stdout) == (1, expected, "")
+
+
+# --- login and logout -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("saved", "asked", "same"),
+    [
+        ("http://localhost:8470", "http://127.0.0.1:8470", True),
+        ("http://LocalHost:8470/", "http://[::1]:8470/api/v1", True),
+        ("http://registry.example", "http://registry.example:80", True),
+        ("https://Registry.Example/", "https://registry.example:443", True),
+        ("http://localhost:8470", "http://127.0.0.1:8471", False),
+        ("http://localhost:8470", "https://localhost:8470", False),
+        ("http://registry.example", "http://other.example", False),
+        ("http://registry.example", "not a url", False),
+    ],
+)
+def test_one_registry_however_its_url_is_spelled(saved: str, asked: str, same: bool) -> None:
+    assert same_registry(saved, asked) is same
+
+
+def test_a_login_to_localhost_is_used_for_127_0_0_1(shared: Any, run: Any) -> None:
+    spelled = shared.url.replace("127.0.0.1", "localhost") + "/"
+    assert run("login", spelled, "--token", shared.publish).exit_code == 0
+    result = run("--registry", shared.url, "whoami")
+    assert (result.exit_code, result.stdout) == (0, f"{shared.url}: team vision (publish)\n")
+
+
+def test_login_without_a_token_or_a_terminal_saves_nothing(
+    shared: Any, run: Any, isolated_home: Path
+) -> None:
+    result = run("login", shared.url)
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == (
+        "error: no token to log in with (stdin is not a terminal to ask on): pass --token T or "
+        "set MODREG_TOKEN, or --anonymous to save this registry without one\n"
+    )
+    assert not (isolated_home / "config" / "modreg" / "config.toml").exists()
+
+
+def test_an_anonymous_login_is_saved_only_when_asked_for(
+    shared: Any, run: Any, isolated_home: Path
+) -> None:
+    config = isolated_home / "config" / "modreg" / "config.toml"
+    result = run("login", shared.url, "--anonymous")
+    assert result.exit_code == 0
+    assert result.stdout == f"Logged in to {shared.url} as anonymous; saved in {config}\n"
+    assert run("whoami").stdout == f"{shared.url}: anonymous\n"
+
+
+def test_logout_forgets_the_login_and_only_that_one(
+    shared: Any, run: Any, isolated_home: Path
+) -> None:
+    config = isolated_home / "config" / "modreg" / "config.toml"
+    other = "http://registry.example:8470"
+    save_login(other, "other-token")
+    assert run("login", shared.url, "--token", shared.publish).exit_code == 0
+    result = run("logout")
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert result.stdout == f"Logged out of {shared.url}; removed its login from {config}\n"
+    assert run("--registry", shared.url, "whoami").stdout == f"{shared.url}: anonymous\n"
+    assert load_config(registry=other).token == "other-token"
+    again = run("logout", shared.url.replace("127.0.0.1", "localhost"))
+    expected = f"No login saved for {shared.url.replace('127.0.0.1', 'localhost')} in {config}\n"
+    assert (again.exit_code, again.stdout) == (0, expected)
+    nothing = run("logout")
+    assert (nothing.exit_code, nothing.stdout) == (1, "")
+    assert nothing.stderr == (
+        f"error: no login saved in {config}: name the registry, `modreg logout URL`\n"
+    )
+
+
+def test_logout_warns_that_modreg_token_still_applies(shared: Any, run: Any) -> None:
+    assert run("login", shared.url, "--token", shared.publish).exit_code == 0
+    result = run("logout", env={"MODREG_TOKEN": shared.read})
+    assert result.exit_code == 0
+    assert result.stderr == "warning: MODREG_TOKEN is set in this environment and is still used\n"

@@ -19,6 +19,7 @@ from modreg.registry.manifest import parse_manifest
 COMMANDS = [
     ["server"],
     ["login"],
+    ["logout"],
     ["whoami"],
     ["team", "create"],
     ["token", "create"],
