@@ -125,3 +125,23 @@ def test_logout_warns_that_modreg_token_still_applies(shared: Any, run: Any) -> 
     result = run("logout", env={"MODREG_TOKEN": shared.read})
     assert result.exit_code == 0
     assert result.stderr == "warning: MODREG_TOKEN is set in this environment and is still used\n"
+
+
+# --- yanked versions ----------------------------------------------------------------------
+
+
+def test_set_default_refuses_a_yanked_version(
+    shared: Any, run: Any, tmp_path: Path, module_name: str
+) -> None:
+    for version in ("1.0.0", "1.1.0"):
+        folder = make_module_repo(tmp_path, name=module_name, version=version)
+        assert run(*shared.options(), "publish", folder).exit_code == 0
+    assert run(*shared.options(), "yank", f"{module_name}@1.1.0", "--reason", "bad shards")
+    result = run(*shared.options(), "set-default", f"{module_name}@1.1.0")
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == (
+        f"error: {module_name}@1.1.0 is yanked (bad shards): a yanked version cannot be the "
+        f"default; pick another, or `modreg unyank {module_name}@1.1.0` first\n"
+    )
+    shown = run(*shared.options(), "versions", module_name, "--json")
+    assert not any(row["default"] for row in json.loads(shown.stdout))
