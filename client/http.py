@@ -36,7 +36,7 @@ from urllib.parse import quote, unquote
 import httpx
 from pydantic import ValidationError
 
-from modreg.client.config import ClientConfig, normalize_url
+from modreg.client.config import ClientConfig, load_config, normalize_url
 from modreg.client.errors import RegistryTooOldError, RegistryUnavailableError
 from modreg.registry import compatibility
 from modreg.registry.errors import (
@@ -172,7 +172,10 @@ class RegistryClient:
         )
 
     @classmethod
-    def from_config(cls, config: ClientConfig, **options: Any) -> RegistryClient:
+    def from_config(cls, config: ClientConfig | None = None, **options: Any) -> RegistryClient:
+        """A client for ``config``; without one, for the registry and token the ``modreg``
+        command would use (``MODREG_URL`` / ``MODREG_TOKEN``, else what ``modreg login`` saved)."""
+        config = load_config() if config is None else config
         return cls(config.url, config.token, **options)
 
     def close(self) -> None:
