@@ -20,6 +20,7 @@ COMMANDS = [
     ["server"],
     ["login"],
     ["logout"],
+    ["outdated"],
     ["whoami"],
     ["team", "create"],
     ["token", "create"],
