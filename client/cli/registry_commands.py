@@ -95,6 +95,8 @@ def login(app: App, url: str, token: str | None, anonymous: bool) -> None:
     from modreg.client.http import RegistryClient
     from modreg.registry.errors import AuthenticationError
 
+    if anonymous and token:
+        raise click.UsageError("--anonymous saves no token: drop --token, or --anonymous")
     token = "" if anonymous else _login_token(token if token is not None else app.token)
     with RegistryClient(url, token) as client:
         identity = client.whoami()

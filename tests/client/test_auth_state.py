@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
+import httpx
 import pytest
 from factories import make_module_repo
 
@@ -47,6 +49,15 @@ def test_a_revoked_token_is_the_same_line_on_every_command(
     result = run(*shared.options(token), *args)
     expected = f"error: token #{token_id} was revoked; ask for a new one\n"
     assert (result.exit_code, result.stderr, result.stdout) == (1, expected, "")
+
+
+def test_a_head_answer_carries_its_problem_in_headers(shared: Any) -> None:
+    answer = httpx.head(
+        f"{shared.url}/api/v1/blobs/{'0' * 64}", headers={"Authorization": "Bearer mr_wrong"}
+    )
+    assert (answer.status_code, answer.content) == (401, b"")
+    assert answer.headers["Modreg-Problem-Type"] == "authentication-required"
+    assert unquote(answer.headers["Modreg-Problem-Detail"]) == UNKNOWN_TOKEN[7:-1]
 
 
 # --- login and logout -------------------------------------------------------------------
@@ -86,6 +97,12 @@ def test_login_without_a_token_or_a_terminal_saves_nothing(
         "set MODREG_TOKEN, or --anonymous to save this registry without one\n"
     )
     assert not (isolated_home / "config" / "modreg" / "config.toml").exists()
+
+
+def test_an_anonymous_login_with_a_token_is_a_usage_error(shared: Any, run: Any) -> None:
+    result = run("login", shared.url, "--anonymous", "--token", shared.publish)
+    assert result.exit_code == 2
+    assert "--anonymous saves no token: drop --token, or --anonymous" in result.stderr
 
 
 def test_an_anonymous_login_is_saved_only_when_asked_for(
