@@ -8,6 +8,9 @@ save an anonymous login by accident; ``logout`` forgets a login.
 from __future__ import annotations
 
 import json
+import os
+import pty
+import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -18,6 +21,7 @@ from factories import make_module_repo
 
 from modreg.client.config import load_config, same_registry, save_login
 
+MODREG = Path(sys.executable).parent / "modreg"
 UNKNOWN_TOKEN = "error: unknown token: check --token, MODREG_TOKEN or `modreg login`\n"
 
 
@@ -97,6 +101,41 @@ def test_login_without_a_token_or_a_terminal_saves_nothing(
         "set MODREG_TOKEN, or --anonymous to save this registry without one\n"
     )
     assert not (isolated_home / "config" / "modreg" / "config.toml").exists()
+
+
+def _login_on_a_terminal(url: str, typed: str, home: Path) -> str:
+    """``modreg login URL`` on a pseudo-terminal, typing ``typed`` at its prompt; its output."""
+    env = {"PATH": os.environ["PATH"], "XDG_CONFIG_HOME": str(home / "config")}
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the pty is its controlling terminal
+        os.execve(str(MODREG), [str(MODREG), "login", url], env)
+    seen = b""
+    while b"Token (empty: anonymous): " not in seen:
+        seen += os.read(fd, 1024)
+    os.write(fd, typed.encode() + b"\n")
+    while True:
+        try:
+            chunk = os.read(fd, 1024)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    assert os.waitpid(pid, 0)[1] == 0, seen
+    return seen.decode().replace("\r\n", "\n")
+
+
+@pytest.mark.parametrize(
+    ("with_token", "who"), [(False, "anonymous"), (True, "team vision (publish)")]
+)
+def test_login_on_a_terminal_asks_for_the_token(
+    shared: Any, isolated_home: Path, with_token: bool, who: str
+) -> None:
+    config = isolated_home / "config" / "modreg" / "config.toml"
+    token = shared.publish if with_token else ""
+    seen = _login_on_a_terminal(shared.url, token, isolated_home)
+    assert seen.endswith(f"Logged in to {shared.url} as {who}; saved in {config}\n")
+    assert not token or token not in seen  # typed, never shown
 
 
 def test_an_anonymous_login_with_a_token_is_a_usage_error(shared: Any, run: Any) -> None:
