@@ -31,15 +31,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import httpx
 from pydantic import ValidationError
 
-from modreg.client.config import ClientConfig, normalize_url
+from modreg.client.config import ClientConfig, load_config, normalize_url
 from modreg.client.errors import RegistryTooOldError, RegistryUnavailableError
 from modreg.registry import compatibility
 from modreg.registry.errors import (
+    PROBLEM_DETAIL_HEADER,
+    PROBLEM_TYPE_HEADER,
     DigestMismatchError,
     RegistryError,
     error_class_for,
@@ -106,6 +108,14 @@ def _first_validation_message(detail: Any) -> str:
     return str(detail)
 
 
+def _header_problem(headers: httpx.Headers) -> dict[str, str]:
+    """The problem a body-less answer (to HEAD) carries in its ``Modreg-Problem-*`` headers."""
+    return {
+        "type": unquote(headers.get(PROBLEM_TYPE_HEADER, "")),
+        "detail": unquote(headers.get(PROBLEM_DETAIL_HEADER, "")),
+    }
+
+
 def resolution_error(resolution: Resolution) -> RegistryError | None:
     """The error of a per-reference resolve failure, or None when a version was chosen."""
     if resolution.version is not None:
@@ -162,7 +172,10 @@ class RegistryClient:
         )
 
     @classmethod
-    def from_config(cls, config: ClientConfig, **options: Any) -> RegistryClient:
+    def from_config(cls, config: ClientConfig | None = None, **options: Any) -> RegistryClient:
+        """A client for ``config``; without one, for the registry and token the ``modreg``
+        command would use (``MODREG_URL`` / ``MODREG_TOKEN``, else what ``modreg login`` saved)."""
+        config = load_config() if config is None else config
         return cls(config.url, config.token, **options)
 
     def close(self) -> None:
@@ -258,6 +271,8 @@ class RegistryClient:
             body = None
         if isinstance(body, dict) and ("type" in body or "detail" in body):
             return problem_error(body, response.status_code)
+        if PROBLEM_TYPE_HEADER in response.headers:  # a HEAD answer: the problem in headers
+            return problem_error(_header_problem(response.headers), response.status_code)
         cls = error_class_for("", response.status_code)
         return cls(
             f"the registry at {self.url} answered {response.status_code} "

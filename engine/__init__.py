@@ -40,6 +40,7 @@ from modreg.engine.executors.base import Executor, JobResult, StepJob
 from modreg.engine.executors.local import LocalExecutor
 from modreg.engine.fingerprint import Fingerprint
 from modreg.engine.lock import Lock, LockedModule, lock_path, read_lock
+from modreg.engine.outdated import Outdated, find_outdated
 from modreg.engine.protocol import RegistryProtocol
 from modreg.engine.resolve import ResolveOptions
 from modreg.engine.results import RunResult, StepResult, SweepResult
@@ -69,6 +70,7 @@ __all__ = [
     "MissingBlobError",
     "ModuleStep",
     "OfflineError",
+    "Outdated",
     "Pipeline",
     "PipelineSpecError",
     "Problem",
@@ -86,6 +88,7 @@ __all__ = [
     "Sweep",
     "SweepResult",
     "Workspace",
+    "find_outdated",
     "load_pipeline",
     "lock_path",
     "lock_pipeline",

@@ -20,7 +20,7 @@ from modreg.engine.lock import Lock, LockedModule, lock_name
 from modreg.engine.protocol import RegistryProtocol
 from modreg.engine.spec import Pipeline
 from modreg.registry.errors import ModregError
-from modreg.registry.schemas import Resolution
+from modreg.registry.schemas import Resolution, VersionStatus
 from modreg.registry.versioning import parse_ref
 
 
@@ -177,8 +177,32 @@ def _check_pins(
                 f"(archive {found.sha256[:12]}); check the lock, or `modreg lock --upgrade {step}`"
             )
         else:
-            result.warnings += [f"step {s!r}: {w}" for s, _ in users for w in answer.warnings]
+            result.warnings += _kept_warnings(needed, users, answer, lock)
             continue
         problem = needed[(step, ref)].problem(message, step, "uses")
         result.problems.append(problem)
         result.refs[problem] = (step, ref)
+
+
+def _kept_warnings(
+    needed: dict[tuple[str, str], Pipeline],
+    users: list[tuple[str, str]],
+    answer: Resolution,
+    lock: str,
+) -> list[str]:
+    """What to say about a locked version the registry still has, for each step using it:
+    when it was yanked or deprecated since, why, and the command that moves the step off it."""
+    found = answer.version
+    if found is None or found.status not in (VersionStatus.yanked, VersionStatus.deprecated):
+        return [f"step {step!r}: {warning}" for step, _ in users for warning in answer.warnings]
+    why = f" ({found.status_message})" if found.status_message else ""
+    warnings = []
+    for step, ref in users:
+        source = needed[(step, ref)].source
+        target = f"{source} " if source.endswith((".yaml", ".yml")) else ""
+        warnings.append(
+            f"step {step!r}: {found.module}@{found.version}, kept by {lock}, is "
+            f"{found.status.value}{why}; `modreg lock {target}--upgrade {step}` moves it to the "
+            f"newest version {ref!r} allows"
+        )
+    return warnings

@@ -11,12 +11,14 @@ refused before routing (``ApiLevel``, with the policy in ``compatibility``).
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import warnings
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
@@ -34,6 +36,8 @@ from modreg.registry.api import api_router
 from modreg.registry.blobs import make_blob_store
 from modreg.registry.db import create_db_engine
 from modreg.registry.errors import (
+    PROBLEM_DETAIL_HEADER,
+    PROBLEM_TYPE_HEADER,
     AuthenticationError,
     ClientTooOldError,
     InvalidInputError,
@@ -46,8 +50,23 @@ API_PREFIX = "/api/v1"
 log = logging.getLogger("modreg.registry")
 
 
+HEADER_SAFE = " !\"#$&'()*+,-./:;<=>?@[]^_`{|}~"  # printable ASCII but '%': kept as is
+
+
 class ProblemResponse(JSONResponse):
+    """A problem+json answer; to a HEAD request, which gets no body, its type and detail
+    travel in headers too, so the client can say the same one line as for any other verb
+    (a revoked token on ``HEAD /blobs/…`` during a publish reads as on every command)."""
+
     media_type = "application/problem+json"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.get("method") == "HEAD":
+            body = json.loads(bytes(self.body))
+            self.headers[PROBLEM_TYPE_HEADER] = quote(str(body.get("type", "")), safe=HEADER_SAFE)
+            detail = str(body.get("detail", ""))
+            self.headers[PROBLEM_DETAIL_HEADER] = quote(detail, safe=HEADER_SAFE)
+        await super().__call__(scope, receive, send)
 
 
 def problem(status: int, type_: str, title: str, detail: str, **extra: Any) -> ProblemResponse:

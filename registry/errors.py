@@ -39,6 +39,11 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+# A HEAD answer has no body: a problem's type slug and detail (percent-encoded UTF-8) are
+# also sent in these headers, so the client reads the same error as from a body.
+PROBLEM_TYPE_HEADER = "Modreg-Problem-Type"
+PROBLEM_DETAIL_HEADER = "Modreg-Problem-Detail"
+
 
 class ModregError(Exception):
     """Root of every error modreg raises on purpose."""

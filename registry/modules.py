@@ -439,12 +439,25 @@ def set_default(
 ) -> ModulePublic:
     module = get_module(session, team, name)
     if version is not None:
-        version = _get_version_row(session, team, name, version).version
+        row = _get_version_row(session, team, name, version)
+        version = _default_candidate(row, f"{team}/{name}")
     module.default_version = version
     session.add(module)
     audit(session, who, "set-default", f"{team}/{name}", version=version)
     session.commit()
     return show_module(session, team, name)
+
+
+def _default_candidate(row: ModuleVersion, full_name: str) -> str:
+    """The version a default may be: not a yanked one, which no range would choose either."""
+    if row.status == VersionStatus.yanked.value:
+        ref = f"{full_name}@{row.version}"
+        why = f" ({row.status_message})" if row.status_message else ""
+        raise InvalidInputError(
+            f"{ref} is yanked{why}: a yanked version cannot be the default; "
+            f"pick another, or `modreg unyank {ref}` first"
+        )
+    return row.version
 
 
 # --- resolve ---------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import click
 
 from modreg.client.cli.assignments import parse_sets, parse_vary
 from modreg.client.cli.context import App, json_option, pass_app
+from modreg.client.cli.outdated import note_upgradable, outdated_command
 from modreg.client.cli.runs import print_run_summary, runs_group
 from modreg.client.config import engine_state_dir
 from modreg.client.output import emit, print_json, print_message, print_table, print_warning
@@ -92,6 +93,7 @@ def lock_command(app: App, pipeline: Path, upgrade: str | None, as_json: bool) -
     """
     from modreg.engine import (
         ResolveOptions,
+        find_outdated,
         load_pipeline,
         lock_path,
         lock_pipeline,
@@ -109,7 +111,13 @@ def lock_command(app: App, pipeline: Path, upgrade: str | None, as_json: bool) -
         for step, refs in sorted(lock.steps.items())
         for ref, m in sorted(refs.items())
     ]
-    data = {"lock": str(lock_path(pipeline)), "changed": prepared.lock_changed, **lock.to_dict()}
+    found = find_outdated(lock, app.client)
+    data = {
+        "lock": str(lock_path(pipeline)),
+        "changed": prepared.lock_changed,
+        **lock.to_dict(),
+        "outdated": [o.to_dict() for o in found],
+    }
     emit(
         data,
         as_json,
@@ -119,6 +127,8 @@ def lock_command(app: App, pipeline: Path, upgrade: str | None, as_json: bool) -
             title=f"{lock_path(pipeline)} ({'updated' if prepared.lock_changed else 'unchanged'})",
         ),
     )
+    if not as_json:
+        note_upgradable(pipeline, found)
 
 
 # --- run ----------------------------------------------------------------------------------
@@ -266,7 +276,8 @@ def _null() -> Any:
 
 
 def register(group: click.Group) -> None:
-    """Add ``lock``, ``run`` and the ``runs`` group to the ``modreg`` group."""
+    """Add ``lock``, ``outdated``, ``run`` and the ``runs`` group to the ``modreg`` group."""
     group.add_command(lock_command)
+    group.add_command(outdated_command)
     group.add_command(run_command)
     group.add_command(runs_group)

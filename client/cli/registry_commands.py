@@ -78,9 +78,14 @@ def server(
 @click.command()
 @click.argument("url")
 @click.option("--token", help="API token to save for this registry (prompted on a terminal).")
+@click.option("--anonymous", is_flag=True, help="Save the registry without a token (reads only).")
 @pass_app
-def login(app: App, url: str, token: str | None) -> None:
+def login(app: App, url: str, token: str | None, anonymous: bool) -> None:
     """Check a registry and a token, and save them as the defaults (file mode 0600).
+
+    Without --token, the token comes from the global --token, then $MODREG_TOKEN, then a
+    prompt on a terminal; with none of them (a script, CI) nothing is saved, unless
+    --anonymous says that no token is meant.
 
     \b
     Example:
@@ -90,7 +95,9 @@ def login(app: App, url: str, token: str | None) -> None:
     from modreg.client.http import RegistryClient
     from modreg.registry.errors import AuthenticationError
 
-    token = token if token is not None else app.token or _env_token() or _prompt_token()
+    if anonymous and token:
+        raise click.UsageError("--anonymous saves no token: drop --token, or --anonymous")
+    token = "" if anonymous else _login_token(token if token is not None else app.token)
     with RegistryClient(url, token) as client:
         identity = client.whoami()
     if token and not identity.authenticated:
@@ -101,21 +108,49 @@ def login(app: App, url: str, token: str | None) -> None:
     output.print_message(f"Logged in to {client.url} as {who}; saved in {path}")
 
 
-def _env_token() -> str | None:
+def _login_token(given: str | None) -> str:
+    """The token to log in with; "" for an anonymous login chosen at the prompt."""
     import os
-
-    return os.environ.get("MODREG_TOKEN") or None
-
-
-def _prompt_token() -> str | None:
     import sys
 
+    from modreg.client.errors import ConfigError
+
+    token = given or os.environ.get("MODREG_TOKEN")
+    if token:
+        return token
     if not sys.stdin.isatty():
-        return None
+        raise ConfigError(
+            "no token to log in with (stdin is not a terminal to ask on): pass --token T or "
+            "set MODREG_TOKEN, or --anonymous to save this registry without one"
+        )
     entered: str = click.prompt(
         "Token (empty: anonymous)", default="", show_default=False, hide_input=True
     )
-    return entered or None
+    return entered
+
+
+@click.command()
+@click.argument("url", required=False)
+@pass_app
+def logout(app: App, url: str | None) -> None:
+    """Forget the token `modreg login` saved for URL (without URL: the default registry).
+
+    \b
+    Example:
+        modreg logout
+        modreg logout http://127.0.0.1:8470
+    """
+    import os
+
+    from modreg.client.config import remove_login
+
+    done = remove_login(url)
+    if done.removed:
+        output.print_message(f"Logged out of {done.url}; removed its login from {done.path}")
+    else:
+        output.print_message(f"No login saved for {done.url} in {done.path}")
+    if os.environ.get("MODREG_TOKEN"):
+        output.print_warning("MODREG_TOKEN is set in this environment and is still used")
 
 
 @click.command()
@@ -255,7 +290,7 @@ def token_revoke(app: App, token_id: int) -> None:
     output.print_message(f"Revoked token {token_id}")
 
 
-COMMANDS: tuple[click.Command, ...] = (server, login, whoami, team, token)
+COMMANDS: tuple[click.Command, ...] = (server, login, logout, whoami, team, token)
 
 
 def register(group: click.Group) -> None:

@@ -19,6 +19,8 @@ from modreg.registry.manifest import parse_manifest
 COMMANDS = [
     ["server"],
     ["login"],
+    ["logout"],
+    ["outdated"],
     ["whoami"],
     ["team", "create"],
     ["token", "create"],

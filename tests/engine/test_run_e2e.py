@@ -344,11 +344,32 @@ def test_a_locked_version_yanked_later_still_runs_with_a_warning(env: EngineEnv)
     assert again.exit_code == 0, again.stderr
     assert json.loads(again.stdout)["steps"]["d"]["version"] == "1.0.0"
     assert (
-        f"warning: step 'd': {env.team}/d@1.0.0 is yanked; it is used only because it was pinned"
-        in again.stderr
+        f"warning: step 'd': {env.team}/d@1.0.0, kept by pipeline.lock, is yanked (broken on big "
+        f"inputs); `modreg lock pipeline.yaml --upgrade d` moves it to the newest version "
+        f"'{env.team}/d@^1.0' allows\n" in again.stderr
     )
     offline = env.run("run", pipeline, "--offline", "--json")
     assert offline.exit_code == 0 and "yanked" not in offline.stderr  # nothing to ask offline
+
+
+def test_the_command_a_yanked_locked_version_names_moves_the_step_off_it(
+    env: EngineEnv,
+) -> None:
+    pipeline = publish_chain(env)
+    run_json(env, pipeline)
+    env.module("d", version="1.0.1", inputs={"raw": "file"}, files=script(env, "d", "pass"))
+    with env.client() as client:
+        client.deprecate(f"{env.team}/d", "1.0.0", "use 1.0.1")
+    warned = env.run("lock", pipeline)
+    assert warned.exit_code == 0
+    assert warned.stderr == (
+        f"warning: step 'd': {env.team}/d@1.0.0, kept by pipeline.lock, is deprecated (use "
+        f"1.0.1); `modreg lock pipeline.yaml --upgrade d` moves it to the newest version "
+        f"'{env.team}/d@^1.0' allows\n"
+    )
+    moved = env.run("lock", pipeline, "--upgrade", "d", "--json")
+    assert moved.exit_code == 0 and moved.stderr == ""
+    assert json.loads(moved.stdout)["steps"]["d"] == {f"{env.team}/d@^1.0": f"{env.team}/d@1.0.1"}
 
 
 def test_a_lock_that_disagrees_with_the_registry_is_refused(env: EngineEnv) -> None:
