@@ -236,7 +236,7 @@ def run_pipeline(
         workspace = dataclasses.replace(workspace, registry=None)
     prepared = prepare(pipeline, workspace.registry, lock_file, resolve, values, vary)
     digests = DigestCache(workspace.state.digests_file)
-    plan = build_plan(prepared.variants, prepared.resolved.lock, digests)
+    plan = build_plan(prepared.variants, prepared.resolved.lock, digests, workspace.interpreter)
     digests.save()
     single = isinstance(pipeline, Pipeline) and not pipeline.variants and not vary
     results = execute_plan(plan, workspace, options, sweep=not single)
