@@ -13,6 +13,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
+import yaml
 from tiny_wheels import build_wheel, compile_lock, uv_settings
 
 from modreg.engine.environments import (
@@ -25,9 +26,11 @@ from modreg.engine.environments import (
     step_environment,
     uv_environment,
 )
-from modreg.engine.errors import EnvironmentBuildError
+from modreg.engine.errors import EnvironmentBuildError, PipelineSpecError
+from modreg.engine.lock import Lock, LockedEnvironment, LockedModule, read_lock
 from modreg.engine.pruning import prune_environments
 from modreg.engine.state import StateDir
+from modreg.registry.schemas import EnvironmentSpec, Manifest
 
 HERE = Interpreter.current()
 OTHER = Interpreter(HERE.implementation, "3.99", HERE.platform)
@@ -238,3 +241,58 @@ def test_prune_keeps_an_environment_in_use(tmp_path: Path, wheels: Path) -> None
         assert environments.ready(one) and not environments.folder(two).exists()
     assert [item.name for item in prune_environments(state).removed] == [one.digest]
     assert list_environments(state) == []
+
+
+# --- the pipeline lock records each version's environment -----------------------------------
+
+
+def _locked(environment: LockedEnvironment | None) -> LockedModule:
+    spec = EnvironmentSpec(python=">=3.11") if environment else None
+    manifest = Manifest(
+        name="t/a", version="1.0.0", command=["python", "main.py"], environment=spec
+    )
+    return LockedModule(
+        module="t/a",
+        version="1.0.0",
+        commit="c" * 40,
+        sha256="d" * 64,
+        manifest=manifest,
+        environment=environment,
+    )
+
+
+def _lock_text(module: LockedModule) -> str:
+    lock = Lock("p")
+    lock.put("s", "t/a@^1", module)
+    return lock.dumps()
+
+
+def test_the_lock_records_the_environment_and_reads_it_back(tmp_path: Path) -> None:
+    module = _locked(LockedEnvironment(LOCK, ">=3.11"))
+    path = tmp_path / "p.lock"
+    path.write_text(_lock_text(module))
+    read = read_lock(path)
+    assert read is not None and read.get("s", "t/a@^1") == module
+    entry = yaml.safe_load(path.read_text())["modules"]["t/a@1.0.0"]
+    assert entry["environment"] == {"sha256": LOCK, "python-range": ">=3.11"}
+
+
+def test_a_lock_from_before_environments_reads_as_it_is(tmp_path: Path) -> None:
+    path = tmp_path / "p.lock"
+    path.write_text(_lock_text(_locked(None)))
+    assert "environment" not in path.read_text()
+    read = read_lock(path)
+    assert read is not None and read.get("s", "t/a@^1") == _locked(None)
+
+
+def test_a_lock_missing_the_environment_its_manifest_declares_is_refused(tmp_path: Path) -> None:
+    text = _lock_text(_locked(LockedEnvironment(LOCK, ">=3.11")))
+    data = yaml.safe_load(text.split("\n", 1)[1])
+    del data["modules"]["t/a@1.0.0"]["environment"]
+    path = tmp_path / "p.lock"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(PipelineSpecError) as caught:
+        read_lock(path)
+    assert "t/a@1.0.0: its manifest has an environment the lock does not record" in str(
+        caught.value
+    )

@@ -30,6 +30,16 @@ from tiny_wheels import build_wheel, compile_lock, uv_settings
 
 from modreg.client.http import RegistryClient
 from modreg.client.publishing import PublishPlan, plan_publish
+from modreg.engine import (
+    LocalArtifactStore,
+    LocalExecutor,
+    ModuleStep,
+    Pipeline,
+    RunOptions,
+    StateDir,
+    Workspace,
+    run_pipeline,
+)
 from modreg.engine.environments import Interpreter
 from modreg.registry.environment_lock import LOCK_FILE
 
@@ -380,3 +390,37 @@ def test_offline_uses_built_environments_and_uvs_cache_and_names_what_is_missing
     missing = env.run("run", pipeline, "--offline", "--no-reuse", **uv)
     assert missing.exit_code == 1
     assert "is not on this machine and --offline cannot fetch its lock" in missing.stderr
+
+
+class _Recorder:
+    """A RunObserver that keeps every step change."""
+
+    def __init__(self) -> None:
+        self.changes: list[tuple[str, str, str]] = []
+
+    def step_changed(self, label: str, status: str, detail: str = "") -> None:
+        self.changes.append((label, str(status), detail))
+
+
+def test_a_run_tells_its_observer_while_an_environment_builds(
+    env: EngineEnv, tmp_path: Path, wheels: Path, uv: dict[str, str]
+) -> None:
+    old = _module(env, "old", _lock(env, wheels, "1.0"))
+    pipeline = Pipeline("api", {"o": ModuleStep(f"{old}@^1")}, base_dir=tmp_path)
+    state = StateDir(tmp_path / "state")
+    caller = {**uv, "PATH": os.environ["PATH"], "TEST_STEP_COUNTER": str(env.counter)}
+    building = ("o", "running", "building environment")
+    with env.client() as client:
+        for expected in (True, False):  # built on the first run, there on the second
+            recorder = _Recorder()
+            workspace = Workspace(
+                state,
+                LocalArtifactStore(state.store),
+                LocalExecutor(1),
+                client,
+                observer=recorder,
+                caller_env=caller,
+            )
+            result = run_pipeline(pipeline, workspace, RunOptions(no_reuse=True))
+            assert result.status == "succeeded", result.error
+            assert (building in recorder.changes) is expected
