@@ -306,8 +306,7 @@ class Environments:
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
-            start_new_session=True,
-            preexec_fn=death_signal(),
+            preexec_fn=death_signal(),  # in the engine's process group: Ctrl-C stops it too
             check=False,
         )
         output = done.stdout + done.stderr

@@ -1,9 +1,10 @@
 """Child processes that die with the engine: the step processes of ``LocalExecutor`` and the
 ``uv`` processes that build module environments (``environments``).
 
-Each child leads its own process group, so stopping it stops everything it started, and gets
-SIGKILL when the thread that started it goes away (PR_SET_PDEATHSIG), so a killed run leaves
-no step or half-finished ``uv`` running behind it.
+Each gets SIGKILL when the thread that started it goes away (PR_SET_PDEATHSIG), so a killed
+run leaves no step or half-finished ``uv`` running behind it. A step also leads its own process
+group, so stopping it (``kill_group``) stops everything it started; ``uv`` stays in the
+engine's, so the Ctrl-C that stops a run stops its builds at once.
 """
 
 from __future__ import annotations

@@ -66,11 +66,14 @@ class LocalExecutor(Executor):
         if job.environment is None or not job.environment.builds:
             return self._run_with(job, context, scratch, None)
         if context.environments is None:
-            return JobResult(exit_code=None, error="needs a module environment: none here")
+            error = "needs its module environment, and this run builds none (JobContext)"
+            return JobResult(exit_code=None, error=error)
         try:
             with context.environments.activate(job.environment, job.log_path) as venv:
                 return self._run_with(job, context, scratch, venv)
         except EnvironmentBuildError as exc:
+            if context.cancelled.is_set():  # Ctrl-C stopped uv too
+                return JobResult(exit_code=None, error="cancelled", cancelled=True)
             return JobResult(exit_code=None, error=str(exc))
 
     def _run_with(
