@@ -122,9 +122,11 @@ def _run(env: EngineEnv, pipeline: Path, *args: str, **extra: str) -> dict[str, 
     return json.loads(result.stdout)
 
 
-def _explained(env: EngineEnv, pipeline: Path, **extra: str) -> tuple[dict[str, Any], str]:
+def _explained(
+    env: EngineEnv, pipeline: Path, *args: str, **extra: str
+) -> tuple[dict[str, Any], str]:
     """Run with ``--explain``: the run (as ``{"run": id}``) and why its steps executed."""
-    result = env.run("run", pipeline, "--explain", **extra)
+    result = env.run("run", pipeline, "--explain", *args, **extra)
     assert result.exit_code == 0, result.stderr + result.stdout
     match = re.search(r"run (\S+): succeeded", result.stdout)
     assert match is not None, result.stdout
@@ -199,7 +201,12 @@ def test_another_environment_lock_re_executes_the_same_version_and_a_shared_env_
     other = yaml.safe_load(env.pipeline(TWO).with_suffix(".lock").read_text())["modules"]
     swapped = next(m["environment"]["sha256"] for k, m in other.items() if "/new@" in k)
     lock_file.write_text(text.replace(entry["environment"]["sha256"], swapped))
-    changed, why = _explained(env, pipeline, **uv)
+    refused = env.run("run", pipeline, **uv)  # online, the registry's word is checked
+    assert refused.exit_code == 1
+    key, original = next(iter(data["modules"])), entry["environment"]["sha256"]
+    expected = f"names {key} with environment lock {swapped[:12]}, but the registry has "
+    assert expected + f"{original[:12]}; check the lock" in refused.stderr
+    changed, why = _explained(env, pipeline, "--offline", **uv)  # the lock, trusted as it is
     assert "s: executed because environment changed (" in why
     assert _seen(env, changed, "s")["tinypkg"] == "2.0"
 
