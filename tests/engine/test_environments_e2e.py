@@ -385,6 +385,12 @@ def test_offline_uses_built_environments_and_uvs_cache_and_names_what_is_missing
 
     built = _run(env, pipeline, "--offline", "--no-reuse", **uv)
     assert "building environment" not in _log(env, built, "o")
+    recent = env.run("envs", "prune", "--older-than", "30d")
+    assert recent.stdout == "envs prune removed 0 environments (0 bytes); " + (
+        f"{_envs(env)[0]['size']} bytes kept\n"
+    )
+    shown = env.run("envs", "list")
+    assert _envs(env)[0]["digest"][:12] in shown.stdout and "old@1.0.0" in shown.stdout
 
     pruned = env.run("envs", "prune", "--json")
     assert len(json.loads(pruned.stdout)["removed"]) == 1 and _envs(env) == []
@@ -393,6 +399,7 @@ def test_offline_uses_built_environments_and_uvs_cache_and_names_what_is_missing
     assert "uv pip sync" in _log(env, rebuilt, "o") and len(_envs(env)) == 1
 
     assert env.run("envs", "prune").exit_code == 0
+    assert env.run("envs", "list").stdout == "Environments: none\n"
     shutil.rmtree(env.state() / "env-locks")
     missing = env.run("run", pipeline, "--offline", "--no-reuse", **uv)
     assert missing.exit_code == 1
