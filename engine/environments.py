@@ -49,6 +49,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -238,9 +239,11 @@ class Environments:
         folder = self.folder(env)
         os.utime(folder / MARKER)
         user = folder / "users" / hashlib.sha256(env.module.encode()).hexdigest()[:24]
-        if not user.exists():
+        if not user.exists():  # written by rename: `envs list` never reads half a name
             user.parent.mkdir(exist_ok=True)
-            user.write_text(env.module, encoding="utf-8")
+            temp = user.with_name(f".{user.name}.{os.getpid()}.{threading.get_ident()}")
+            temp.write_text(env.module, encoding="utf-8")
+            os.replace(temp, user)
 
     def _build(self, env: StepEnvironment, log_path: Path | None) -> None:
         folder = self.folder(env)
@@ -365,10 +368,8 @@ def _info(folder: Path) -> EnvironmentInfo | None:
         last_used = (folder / MARKER).stat().st_mtime
     except (OSError, ValueError):
         return None
-    users = folder / "users"
-    modules = (
-        sorted(p.read_text(encoding="utf-8") for p in users.iterdir()) if users.is_dir() else []
-    )
+    users = (folder / "users").glob("[!.]*")  # not a name being written
+    modules = sorted(path.read_text(encoding="utf-8") for path in users)
     return EnvironmentInfo(
         digest=folder.name,
         size=folder_size(folder),
