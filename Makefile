@@ -20,3 +20,4 @@ bench:
 	$(VENV)/bin/python benchmarks/bench_cli.py
 	$(VENV)/bin/python benchmarks/bench_engine.py
 	$(VENV)/bin/python benchmarks/bench_sweep.py
+	$(VENV)/bin/python benchmarks/bench_environments.py

@@ -16,18 +16,21 @@ A sweep runs every combination of step variants as one graph (shared steps execu
 
 Where things are: ``running`` (prepare, run_pipeline) drives ``resolve``/``lock``,
 ``validate``/``variants``, ``plan`` and ``scheduler`` (the algorithm, in its docstring),
-which runs jobs on ``executors`` with a ``step_cache`` over ``state`` and ``store``;
+which runs jobs on ``executors`` (in the module environments of ``environments``) with a
+``step_cache`` over ``state`` and ``store``;
 ``records`` writes what happened to the registry and the state folder; ``results`` is
 what a caller gets back; ``workspace`` is what a caller hands in; ``protocol`` is all the
 engine asks of a registry.
 """
 
 from modreg.engine.digests import DigestCache
+from modreg.engine.environments import Interpreter
 from modreg.engine.errors import (
     BlobError,
     CorruptBlobError,
     CycleError,
     EngineError,
+    EnvironmentBuildError,
     LockMismatchError,
     MissingBlobError,
     OfflineError,
@@ -58,9 +61,11 @@ __all__ = [
     "CycleError",
     "DigestCache",
     "EngineError",
+    "EnvironmentBuildError",
     "Executor",
     "Fingerprint",
     "FsspecArtifactStore",
+    "Interpreter",
     "JobResult",
     "LocalArtifactStore",
     "LocalExecutor",

@@ -12,6 +12,7 @@
         │   ├── MissingBlobError     a blob is in no store we can reach
         │   └── CorruptBlobError     a blob's bytes do not match its digest (it was dropped)
         ├── StateBusyError           an engine runs on the state folder (cache prune waits)
+        ├── EnvironmentBuildError    a module environment could not be built (fails its steps)
         └── StepFailedError          the outputs of a step that did not succeed were asked for
 """
 
@@ -87,6 +88,12 @@ class CorruptBlobError(BlobError):
 
 class StateBusyError(EngineError):
     """The state folder is in use by a running engine (``modreg cache prune`` refuses)."""
+
+
+class EnvironmentBuildError(EngineError):
+    """A module environment could not be built: no interpreter fits, uv failed, or
+    ``--offline`` lacks its lock; the steps that need it fail with this, uv's output in
+    their logs."""
 
 
 class StepFailedError(EngineError):

@@ -1,10 +1,13 @@
 """Step fingerprints: what identifies one step execution, and what changed between two.
 
-A fingerprint is the sha256 of the canonical JSON of exactly four things: the module's
+A fingerprint is the sha256 of the canonical JSON of exactly five things: the module's
 archive sha256, its command (the template, before placeholders are filled), the resolved
-params, and the content digests of its inputs by input name. Nothing else goes in — not
+params, the content digests of its inputs by input name, and the digest of the environment it
+runs in (``environments``: the environment lock and interpreter, or for a module without one
+the engine's interpreter and what is installed beside it). Nothing else goes in — not
 paths, timestamps, or the pipeline's or step's name — so the same work is recognised in
-any pipeline, folder or team member's checkout.
+any pipeline, folder or team member's checkout. ``FINGERPRINT_VERSION`` 2 added the
+environment: no version 1 fingerprint is ever found again.
 
 The parts are kept beside the digest so ``--explain`` can say which of them changed
 against the last run of a step.
@@ -17,7 +20,7 @@ from typing import Any
 
 from modreg.engine.digests import canonical_json, sha256_bytes
 
-FINGERPRINT_VERSION = 1
+FINGERPRINT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,7 @@ class Fingerprint:
     command: tuple[str, ...]
     params: dict[str, Any]
     inputs: dict[str, str]
+    environment: str
 
     @property
     def digest(self) -> str:
@@ -40,11 +44,18 @@ class Fingerprint:
             "command": list(self.command),
             "params": self.params,
             "inputs": self.inputs,
+            "environment": self.environment,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Fingerprint:
-        return cls(data["archive"], tuple(data["command"]), data["params"], data["inputs"])
+        return cls(
+            data["archive"],
+            tuple(data["command"]),
+            data["params"],
+            data["inputs"],
+            data.get("environment", ""),  # a version 1 fingerprint (history) has none
+        )
 
 
 def _short(value: Any) -> str:
@@ -98,6 +109,10 @@ def fingerprint_changes(
         )
     if old.command != new.command:
         changes.append("command changed")
+    if old.environment != new.environment:
+        changes.append(
+            f"environment changed ({old.environment[:12] or 'none'} -> {new.environment[:12]})"
+        )
     changes += _changed_keys("param", old.params, new.params)
     changes += _changed_keys("input", old.inputs, new.inputs)
     return changes

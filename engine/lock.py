@@ -7,9 +7,11 @@ a lock over once for the pipeline it names (see there).
 
 The lock maps each step, then each module reference that step uses (one, or several when
 the step has variants), to the exact version chosen for it; each chosen version is listed
-once under ``modules`` with its commit, archive sha256, and the manifest (command and
-interface) it was checked against. It is YAML with sorted keys, so it is byte-for-byte
-stable and diffs well in git::
+once under ``modules`` with its commit, archive sha256, the manifest (command and
+interface) it was checked against and, for a module with an environment, that environment:
+the sha256 of its environment lock (a registry blob) and its ``python`` range. A lock
+written before environments existed has no ``environment`` entries and reads as it is.
+It is YAML with sorted keys, so it is byte-for-byte stable and diffs well in git::
 
     lock-version: 2
     pipeline: digits
@@ -23,6 +25,9 @@ stable and diffs well in git::
         path: ''
         remote: null
         sha256: 9b1e…
+        environment:          # only for a module with an environment
+          python-range: '>=3.11'
+          sha256: 5c0d…
 
 Like cargo, ``modreg run`` keeps every entry whose reference still appears in the pipeline
 and resolves only what is new; ``--locked`` refuses to change the lock instead.
@@ -48,6 +53,25 @@ HEADER = "# written by modreg; keep it in git. `modreg lock --upgrade` re-resolv
 SHARED_LOCK = "pipeline.lock"  # the one lock every pipeline of a folder used to share
 
 
+@dataclass(frozen=True)
+class LockedEnvironment:
+    """A module version's environment, as the lock records it."""
+
+    sha256: str  # the environment lock, a registry blob
+    python_range: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"sha256": self.sha256, "python-range": self.python_range}
+
+    @classmethod
+    def from_dict(cls, key: str, data: Any) -> LockedEnvironment:
+        sha256 = data.get("sha256") if isinstance(data, dict) else None
+        if not isinstance(sha256, str) or not SHA256.match(sha256):
+            raise ValueError(f"{key}: environment sha256 {sha256!r} is not a hex digest")
+        python_range = data.get("python-range")
+        return cls(sha256, str(python_range) if python_range is not None else None)
+
+
 @dataclass(frozen=True, kw_only=True)
 class LockedModule:
     """One resolved module version, as the lock records it."""
@@ -59,9 +83,11 @@ class LockedModule:
     manifest: Manifest
     path: str = ""
     remote: str | None = None
+    environment: LockedEnvironment | None = None
 
     @classmethod
     def from_version(cls, version: VersionPublic) -> LockedModule:
+        env = version.environment
         return cls(
             module=version.module,
             version=version.version,
@@ -70,6 +96,7 @@ class LockedModule:
             manifest=version.manifest,
             path=version.path,
             remote=version.remote,
+            environment=LockedEnvironment(env.sha256, env.python_range) if env else None,
         )
 
     @property
@@ -78,7 +105,7 @@ class LockedModule:
         return f"{self.module}@{self.version}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "commit": self.commit,
             "sha256": self.sha256,
             "path": self.path,
@@ -89,6 +116,9 @@ class LockedModule:
                 exclude={"environment"} if self.manifest.environment is None else None,
             ),
         }
+        if self.environment is not None:  # absent otherwise: older locks stay byte-identical
+            data["environment"] = self.environment.to_dict()
+        return data
 
     @classmethod
     def from_dict(cls, key: str, data: dict[str, Any]) -> LockedModule:
@@ -96,14 +126,20 @@ class LockedModule:
         for name, pattern in (("commit", COMMIT), ("sha256", SHA256)):
             if not isinstance(data[name], str) or not pattern.match(data[name]):
                 raise ValueError(f"{key}: {name} {data[name]!r} is not a hex digest")
+        manifest = Manifest.model_validate(data["manifest"])
+        env = data.get("environment")
+        environment = LockedEnvironment.from_dict(key, env) if env is not None else None
+        if manifest.environment is not None and environment is None:
+            raise ValueError(f"{key}: its manifest has an environment the lock does not record")
         return cls(
             module=module,
             version=version,
             commit=data["commit"],
             sha256=data["sha256"],
-            manifest=Manifest.model_validate(data["manifest"]),
+            manifest=manifest,
             path=data.get("path", ""),
             remote=data.get("remote"),
+            environment=environment,
         )
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from modreg.engine.digests import DigestCache
+from modreg.engine.environments import Interpreter, StepEnvironment, step_environment
 from modreg.engine.fingerprint import Fingerprint
 from modreg.engine.lock import Lock, LockedModule
 from modreg.engine.spec import ModuleStep, Pipeline, StepOutput
@@ -60,6 +61,7 @@ class StepNode:
     module: LockedModule
     params: dict[str, Any]
     inputs: dict[str, PathInput | Upstream]
+    environment: StepEnvironment
     timeout: float | None
     retries: int
     users: list[StepUse] = field(default_factory=list)
@@ -85,8 +87,13 @@ class StepNode:
                 digests[name] = outputs[source.node][source.output].digest
             else:
                 digests[name] = source.digest
-        manifest = self.module.manifest
-        return Fingerprint(self.module.sha256, tuple(manifest.command), self.params, digests)
+        return self.fingerprint_with(digests)
+
+    def fingerprint_with(self, inputs: dict[str, str]) -> Fingerprint:
+        """The fingerprint for these input digests (or, for the node key, stand-ins)."""
+        command = tuple(self.module.manifest.command)
+        digest = self.environment.digest
+        return Fingerprint(self.module.sha256, command, self.params, inputs, digest)
 
 
 @dataclass
@@ -140,11 +147,25 @@ def topological_steps(pipeline: Pipeline) -> list[str]:
 
 
 class _Builder:
-    def __init__(self, lock: Lock, digests: DigestCache) -> None:
+    def __init__(self, lock: Lock, digests: DigestCache, interpreter: Interpreter) -> None:
         self.lock = lock
         self.digests = digests
+        self.interpreter = interpreter
         self.nodes: dict[str, StepNode] = {}
         self._paths: dict[Path, PathInput] = {}
+        self._environments: dict[str, StepEnvironment] = {}
+
+    def environment(self, module: LockedModule) -> StepEnvironment:
+        """The module version's environment, worked out once per plan."""
+        if module.key not in self._environments:
+            env = module.environment
+            self._environments[module.key] = step_environment(
+                module.key,
+                env.sha256 if env else None,
+                env.python_range if env else None,
+                self.interpreter,
+            )
+        return self._environments[module.key]
 
     def path_input(self, path: Path) -> PathInput:
         if path not in self._paths:
@@ -176,6 +197,7 @@ class _Builder:
             module=module,
             params=resolved_params(step, module),
             inputs=inputs,
+            environment=self.environment(module),
             timeout=timeout,
             retries=retries,
         )
@@ -192,15 +214,18 @@ def _node_key(node: StepNode) -> str:
         name: f"node:{src.node}/{src.output}" if isinstance(src, Upstream) else src.digest
         for name, src in node.inputs.items()
     }
-    manifest = node.module.manifest
-    return Fingerprint(node.module.sha256, tuple(manifest.command), node.params, pending).digest
+    return node.fingerprint_with(pending).digest
 
 
 def build_plan(
-    variants: list[tuple[dict[str, Any], Pipeline]], lock: Lock, digests: DigestCache
+    variants: list[tuple[dict[str, Any], Pipeline]],
+    lock: Lock,
+    digests: DigestCache,
+    interpreter: Interpreter,
 ) -> Plan:
-    """The deduplicated graph of every variant's steps (pipelines already validated)."""
-    builder = _Builder(lock, digests)
+    """The deduplicated graph of every variant's steps (pipelines already validated), for
+    the interpreter identity ``interpreter`` (``environments``)."""
+    builder = _Builder(lock, digests, interpreter)
     runs = [
         builder.add_run(index, variant, pipeline)
         for index, (variant, pipeline) in enumerate(variants)

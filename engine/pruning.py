@@ -1,4 +1,5 @@
-"""``modreg cache prune``: bound the engine's local state, least recently used first.
+"""``modreg cache prune`` and ``modreg envs prune``: bound the engine's local state, least
+recently used first.
 
 What may go: blobs of the local artifact store (``STATE/store/blobs``) and extracted module
 sources (``STATE/sources/<sha256>/``, with the record and archive copy kept beside it, and
@@ -14,6 +15,12 @@ source folder's time, which ``SourceCache.ensure`` refreshes at each use. Items 
 Never what a running engine holds: every run holds the state folder's lock shared
 (``StateDir.in_use``) and a prune takes it exclusively, refusing at once
 (``StateBusyError``) while any engine runs on the folder.
+
+Module environments (``STATE/envs/<digest>/``, ``environments``) are pruned on their own
+(``prune_environments``), last used = their marker's time, which each use refreshes. Each is
+removed only while its own flock is held exclusively, taken without waiting: one a run uses or
+builds is kept, whatever its age, and the prune goes on with the others. A folder a build
+that died left (no marker) goes whenever its lock is free.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from modreg.engine.environments import folder_size, held_exclusively, leftovers, list_environments
 from modreg.engine.sources import SourceCache
 from modreg.engine.state import StateDir
 
@@ -34,8 +42,8 @@ from modreg.engine.state import StateDir
 class PruneItem:
     """One blob or source folder of the local state."""
 
-    kind: str  # "blob" or "source"
-    name: str  # its sha256
+    kind: str  # "blob", "source" or "environment"
+    name: str  # its sha256 (an environment: its digest)
     size: int
     last_used: float  # seconds since the epoch
     path: Path = field(repr=False)
@@ -68,10 +76,6 @@ def _blobs(state: StateDir) -> list[PruneItem]:
     return items
 
 
-def _folder_size(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
-
-
 def _kept_size(cache: SourceCache, sha256: str) -> int:
     return sum(path.stat().st_size for path in cache.kept_files(sha256) if path.is_file())
 
@@ -85,7 +89,7 @@ def _sources(state: StateDir) -> list[PruneItem]:
         PruneItem(
             kind="source",
             name=path.name,
-            size=_folder_size(path) + _kept_size(cache, path.name),
+            size=folder_size(path) + _kept_size(cache, path.name),
             last_used=path.stat().st_mtime,
             path=path,
         )  # fmt: skip
@@ -152,3 +156,35 @@ def prune(
                 _remove(item, cache)
     kept = sum(item.size for item in items) - sum(item.size for item in removed)
     return PruneReport(dry_run=dry_run, removed=removed, kept_bytes=kept)
+
+
+def prune_environments(
+    state: StateDir, older_than: timedelta | None = None, dry_run: bool = False
+) -> PruneReport:
+    """Remove the environments unused for ``older_than`` (all when None) that no run holds,
+    and what dead builds left (see the module docstring)."""
+    items = [
+        PruneItem(
+            kind="environment",
+            name=info.digest,
+            size=info.size,
+            last_used=info.last_used,
+            path=info.path,
+        )  # fmt: skip
+        for info in list_environments(state)
+    ]
+    chosen = choose(items, older_than, None, time.time()) if older_than is not None else items
+    removed = [item for item in chosen if dry_run or _remove_unheld(state, item.path)]
+    if not dry_run:
+        for path in leftovers(state):
+            _remove_unheld(state, path)
+    kept = sum(item.size for item in items) - sum(item.size for item in removed)
+    return PruneReport(dry_run=dry_run, removed=removed, kept_bytes=kept)
+
+
+def _remove_unheld(state: StateDir, folder: Path) -> bool:
+    """Remove an environment folder if no run holds it; False (kept) if one does."""
+    with held_exclusively(state, folder.name) as held:
+        if held and folder.is_dir():
+            _remove_folder(folder)
+        return held

@@ -7,8 +7,9 @@ and ``--offline`` turns "something needs resolving" into an error that says what
 
 Online, the same single ``resolve`` call also carries an exact pin (``team/name@X.Y.Z``) for
 every version the lock keeps: the answers say which of them are yanked or deprecated (a
-warning; the locked version is still used), and a locked commit or archive digest that no
-longer matches the registry's is a problem, since published versions never change.
+warning; the locked version is still used), and a locked commit, archive digest or
+environment lock that no longer matches the registry's is a problem, since published
+versions never change.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from modreg.engine.errors import LockMismatchError, OfflineError, Problem
-from modreg.engine.lock import Lock, LockedModule, lock_name
+from modreg.engine.lock import Lock, LockedEnvironment, LockedModule, lock_name
 from modreg.engine.protocol import RegistryProtocol
 from modreg.engine.spec import Pipeline
 from modreg.registry.errors import ModregError
-from modreg.registry.schemas import Resolution, VersionStatus
+from modreg.registry.schemas import EnvironmentPublic, Resolution, VersionStatus
 from modreg.registry.versioning import parse_ref
 
 
@@ -153,6 +154,10 @@ def _pins(lock: Lock, wanted: set[tuple[str, str]]) -> dict[str, list[tuple[str,
     return pins
 
 
+def _env_sha(environment: EnvironmentPublic | LockedEnvironment | None) -> str:
+    return environment.sha256 if environment is not None else ""
+
+
 def _check_pins(
     result: Resolved,
     pins: dict[str, list[tuple[str, str]]],
@@ -175,6 +180,12 @@ def _check_pins(
                 f"{lock} names {key} at commit {locked.commit[:12]} (archive "
                 f"{locked.sha256[:12]}), but the registry has commit {found.commit[:12]} "
                 f"(archive {found.sha256[:12]}); check the lock, or `modreg lock --upgrade {step}`"
+            )
+        elif (theirs := _env_sha(found.environment)) != (ours := _env_sha(locked.environment)):
+            message = (
+                f"{lock} names {key} with environment lock {ours[:12] or 'none'}, but the "
+                f"registry has {theirs[:12] or 'none'}; check the lock, or "
+                f"`modreg lock --upgrade {step}`"
             )
         else:
             result.warnings += _kept_warnings(needed, users, answer, lock)

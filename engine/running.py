@@ -252,7 +252,7 @@ def run_pipeline(
         pipeline, workspace.registry, lock_file, resolve, values, vary, options.regenerate
     )
     digests = DigestCache(workspace.state.digests_file)
-    plan = build_plan(prepared.variants, prepared.resolved.lock, digests)
+    plan = build_plan(prepared.variants, prepared.resolved.lock, digests, workspace.interpreter)
     digests.save()
     single = isinstance(pipeline, Pipeline) and not pipeline.variants and not vary
     results = execute_plan(plan, workspace, options, sweep=not single)

@@ -43,6 +43,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from modreg.engine.environments import Environments, uv_environment
 from modreg.engine.errors import BlobError, MissingBlobError
 from modreg.engine.executors.base import JobContext, JobResult, StepJob
 from modreg.engine.executors.environment import passed_environment
@@ -124,10 +125,17 @@ class Scheduler:
         self.cache = StepCache(
             self._online_registry(), workspace.state, workspace.store, self.warnings
         )
+        environments = Environments(
+            workspace.state,
+            uv_environment(workspace.caller_env),
+            self._online_registry(),
+            options.offline,
+        )
         self.context = JobContext(
             workspace.store,
             SourceCache(workspace.state.sources, workspace.registry),
             workspace.state.root / "scratch",
+            environments,
         )
         self.interrupted = False
 
@@ -316,6 +324,7 @@ class Scheduler:
             outputs=outputs,
             optional_outputs=optional,
             timeout=node.timeout,
+            environment=node.environment,
             env=passed_environment(self.ws.caller_env, manifest.env),
             log_path=log_path,
         )
@@ -323,6 +332,9 @@ class Scheduler:
     def _attempts(self, node: StepNode, job: StepJob) -> JobResult:
         assert job.log_path is not None
         job.log_path.write_bytes(b"")
+        environments = self.context.environments
+        if job.environment and environments and not environments.ready(job.environment):
+            self._notify(node.key, "building environment")  # a TTY shows it meanwhile
         result = JobResult(exit_code=None, error="not run")
         for attempt in range(node.retries + 1):
             if attempt:

@@ -13,6 +13,8 @@ Layout (``STATE`` is handed in by the caller; the CLI uses ``$XDG_CACHE_HOME/mod
     STATE/sources/<sha256>.files.json what they held when extracted, checked before each use,
     STATE/sources/<sha256>.tar.gz     and the archive, to extract them again offline)
     STATE/store/                      the default local artifact store
+    STATE/envs/<digest>/              module environments (venvs; engine.environments),
+    STATE/env-locks/<sha256>.txt      built from these environment locks, kept for --offline
 
 Every file is written to a temporary name and renamed, so a reader sees a whole file or
 none, and a process killed at any instant leaves no half-written entry.

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from modreg.engine.environments import Interpreter
 from modreg.engine.executors.base import Executor
 from modreg.engine.protocol import RegistryProtocol
 from modreg.engine.state import StateDir
@@ -51,3 +52,5 @@ class Workspace:
     # the caller's environment: steps get PATH, LANG, LC_* and what they declare from it
     # (executors.environment); empty means steps get only what the engine sets
     caller_env: Mapping[str, str] = field(default_factory=dict, repr=False)
+    # who the digests say runs the steps (environments: the MODREG_INTERPRETER seam)
+    interpreter: Interpreter = field(default_factory=Interpreter.current)

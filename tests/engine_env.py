@@ -104,9 +104,9 @@ class EngineEnv:
             cli, [str(a) for a in args], env=self.env(user, **extra), catch_exceptions=False
         )
 
-    def spawn(self, *args: Any, user: str = "alice") -> subprocess.Popen[str]:
+    def spawn(self, *args: Any, user: str = "alice", **extra: str) -> subprocess.Popen[str]:
         """``modreg ARGS`` as a real process."""
-        env = {**os.environ, **self.env(user)}
+        env = {**os.environ, **self.env(user, **extra)}
         return subprocess.Popen(
             [str(MODREG), *map(str, args)],
             env=env,

@@ -16,6 +16,7 @@ import click
 
 from modreg.client.cli import (
     cache_commands,
+    envs_commands,
     maintenance,
     module_commands,
     pipelines,
@@ -76,6 +77,7 @@ module_commands.register(cli)
 pipelines.register(cli)
 maintenance.register(cli)
 cache_commands.register(cli)
+envs_commands.register(cli)
 
 
 def main() -> None:

@@ -25,6 +25,7 @@ from modreg.client.output import emit, print_json, print_message, print_table, p
 
 if TYPE_CHECKING:
     from modreg.engine import RunResult, SweepResult, Workspace
+    from modreg.engine.environments import Interpreter
 
 EXIT_INTERRUPTED = 130
 COUNTED = ("executed", "reused", "failed", "skipped")
@@ -53,7 +54,26 @@ def _workspace(app: App, store_url: str | None, jobs: int | None, offline: bool)
     store = FsspecArtifactStore(store_url) if store_url else LocalArtifactStore(state.store)
     registry = None if offline else app.client
     # the steps' share of the caller's environment is chosen by the engine (scrubbed)
-    return Workspace(state, store, LocalExecutor(jobs), registry, caller_env=dict(os.environ))
+    return Workspace(
+        state,
+        store,
+        LocalExecutor(jobs),
+        registry,
+        caller_env=dict(os.environ),
+        interpreter=_interpreter(),
+    )
+
+
+def _interpreter() -> Interpreter:
+    """``$MODREG_INTERPRETER``: the interpreter identity digests name (``engine.environments``,
+    a seam for tests); the engine's own when unset."""
+    from modreg.engine.environments import Interpreter
+
+    raw = os.environ.get("MODREG_INTERPRETER", "")
+    try:
+        return Interpreter.parse(raw) if raw else Interpreter.current()
+    except ValueError as exc:
+        raise click.BadParameter(f"MODREG_INTERPRETER={exc}") from exc
 
 
 def _heartbeat_seconds() -> float:

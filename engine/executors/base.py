@@ -1,7 +1,8 @@
 """The executor role: run one step job, wherever, and hand back its outputs as store blobs.
 
 A ``StepJob`` carries everything a step needs *by content*: the module archive's sha256
-(sources come from the source cache), inputs as artifact-store references (or, for the
+(sources come from the source cache), its environment (built where the job runs, from the
+environment lock's sha256: ``environments``), inputs as artifact-store references (or, for the
 local executor, plain paths given by the user), params, the output ports and a timeout.
 A ``JobResult`` carries the outputs already put into the artifact store, the metrics, the
 exit code and the log. So an executor on other machines (Dask, later) needs nothing of the
@@ -23,6 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from modreg.engine.environments import Environments, StepEnvironment
 from modreg.engine.sources import SourceCache
 from modreg.engine.store import ArtifactStore
 from modreg.registry.schemas import OutputRef, PortType
@@ -43,6 +45,7 @@ class StepJob:
     outputs: dict[str, PortType]
     optional_outputs: frozenset[str] = frozenset()
     timeout: float | None = None
+    environment: StepEnvironment | None = None  # None or not `builds`: the engine's interpreter
     # the caller's variables the step receives (executors.environment.passed_environment);
     # held for the job only, never recorded
     env: dict[str, str] = field(default_factory=dict, repr=False)
@@ -70,7 +73,8 @@ class JobResult:
 
 @dataclass
 class JobContext:
-    """What a job may use: the artifact store, the module sources, a scratch root.
+    """What a job may use: the artifact store, the module sources, a scratch root, and the
+    module environments of this machine (None: a job that needs one fails).
 
     ``cancelled`` belongs to one run: once set (Ctrl-C), no job of that run starts, and
     jobs that were running report ``cancelled``. A later run gets a fresh context.
@@ -79,6 +83,7 @@ class JobContext:
     store: ArtifactStore
     sources: SourceCache
     scratch_root: Path
+    environments: Environments | None = None
     cancelled: threading.Event = field(default_factory=threading.Event)
 
 
@@ -107,11 +112,14 @@ def param_text(value: Any) -> str:
     return str(value)
 
 
-def fill_command(command: list[str], paths: dict[str, dict[str, str]]) -> list[str]:
+def fill_command(
+    command: list[str], paths: dict[str, dict[str, str]], python: str | None = None
+) -> list[str]:
     """The command with ``{inputs.X}``, ``{outputs.X}``, ``{params.X}`` filled in.
 
-    A leading ``python``/``python3`` is the interpreter modreg runs on, so modules run in
-    the environment modreg was installed into.
+    A leading ``python``/``python3`` is ``python``: the interpreter of the module's
+    environment, or (None, a module without one) the interpreter modreg runs on, so such
+    modules run in the environment modreg was installed into.
     """
 
     def fill(match: re.Match[str]) -> str:
@@ -119,7 +127,7 @@ def fill_command(command: list[str], paths: dict[str, dict[str, str]]) -> list[s
 
     argv = [PLACEHOLDER.sub(fill, argument) for argument in command]
     if argv and argv[0] in PYTHON_NAMES:
-        argv[0] = sys.executable
+        argv[0] = python or sys.executable
     return argv
 
 

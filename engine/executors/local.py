@@ -4,25 +4,25 @@ Per job: a fresh folder ``SCRATCH/<random>/`` with ``work/`` (a copy of the modu
 the process's working directory), ``in/`` (inputs materialised from the artifact store),
 ``out/`` (fresh output paths), ``home/`` and ``tmp/`` (``$HOME``, ``$TMPDIR``) and
 ``metrics.json`` (``$MODREG_METRICS``); nothing else of the engine's environment is passed
-(``executors.environment``). stdout and stderr
+(``executors.environment``). A module with an environment runs in its venv, built here first
+if need be (``environments``): ``bin/`` first on ``PATH``, ``VIRTUAL_ENV`` set, and a leading
+``python`` is the venv's. stdout and stderr
 go to the job's log file. The process leads its own process group, so a timeout or Ctrl-C
-kills it with everything it started; it also dies with the engine (PR_SET_PDEATHSIG), so a
+kills it with everything it started; it also dies with the engine (``processes``), so a
 killed run leaves no step running behind it.
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import os
 import shutil
 import signal
 import subprocess
 import threading
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from modreg.engine.errors import EnvironmentBuildError
 from modreg.engine.executors.base import (
     Executor,
     JobContext,
@@ -36,37 +36,7 @@ from modreg.engine.executors.base import (
     read_metrics,
 )
 from modreg.engine.executors.environment import job_environment
-
-KILL_GRACE_SECONDS = 2.0
-PR_SET_PDEATHSIG = 1
-
-
-def _death_signal() -> Callable[[], None] | None:
-    """A pre-exec hook: the child gets SIGKILL when the thread that started it goes away.
-
-    prctl is looked up here, in the parent, so the forked child only makes the call.
-    """
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-    def hook() -> None:
-        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-
-    return hook
-
-
-def _kill_group(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the process group, then SIGKILL what is left after a grace period."""
-    for sig, wait in ((signal.SIGTERM, KILL_GRACE_SECONDS), (signal.SIGKILL, None)):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, sig)
-        try:
-            process.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+from modreg.engine.processes import death_signal, kill_group
 
 
 class LocalExecutor(Executor):
@@ -76,7 +46,7 @@ class LocalExecutor(Executor):
         self.jobs = max(1, jobs or os.cpu_count() or 1)
         self._running: set[subprocess.Popen[bytes]] = set()
         self._lock = threading.Lock()
-        self._preexec = _death_signal()
+        self._preexec = death_signal()
 
     def __repr__(self) -> str:
         return f"LocalExecutor(jobs={self.jobs})"
@@ -93,6 +63,23 @@ class LocalExecutor(Executor):
         return result
 
     def _run_in(self, job: StepJob, context: JobContext, scratch: Path) -> JobResult:
+        if job.environment is None or not job.environment.builds:
+            return self._run_with(job, context, scratch, None)
+        if context.environments is None:
+            error = "needs its module environment, and this run builds none (JobContext)"
+            return JobResult(exit_code=None, error=error)
+        try:
+            with context.environments.activate(job.environment, job.log_path) as venv:
+                return self._run_with(job, context, scratch, venv)
+        except EnvironmentBuildError as exc:
+            if context.cancelled.is_set():  # Ctrl-C stopped uv too
+                return JobResult(exit_code=None, error="cancelled", cancelled=True)
+            return JobResult(exit_code=None, error=str(exc))
+
+    def _run_with(
+        self, job: StepJob, context: JobContext, scratch: Path, venv: Path | None
+    ) -> JobResult:
+        """Run the job in ``venv`` (None: the engine's own interpreter)."""
         source = context.sources.ensure(job.source_sha256, job.step)
         shutil.copytree(source, scratch / "work", symlinks=True)
         paths = {
@@ -102,7 +89,12 @@ class LocalExecutor(Executor):
         }
         metrics_path = scratch / "metrics.json"
         env = job_environment(job.env, scratch, metrics_path)
-        argv = fill_command(job.command, paths)
+        python = None
+        if venv is not None:
+            env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env['PATH']}"
+            env["VIRTUAL_ENV"] = str(venv)
+            python = str(venv / "bin" / "python")
+        argv = fill_command(job.command, paths, python)
         exit_code, timed_out = self._spawn(argv, scratch / "work", env, job, context.cancelled)
         if context.cancelled.is_set():
             return JobResult(exit_code=exit_code, error="cancelled", cancelled=True)
@@ -159,7 +151,7 @@ class LocalExecutor(Executor):
             try:
                 return process.wait(timeout=job.timeout), False
             except subprocess.TimeoutExpired:
-                _kill_group(process)
+                kill_group(process)
                 log.write(f"\n[modreg] killed after the {job.timeout:g}s timeout\n".encode())
                 return process.returncode, True
             finally:
@@ -170,4 +162,4 @@ class LocalExecutor(Executor):
         with self._lock:
             running = list(self._running)
         for process in running:
-            _kill_group(process)
+            kill_group(process)

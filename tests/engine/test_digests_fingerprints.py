@@ -66,11 +66,14 @@ def test_recent_files_are_not_cached(tmp_path: Path) -> None:
     assert not (tmp_path / "digests.json").exists()
 
 
-BASE = Fingerprint("a" * 64, ("python", "main.py"), {"lr": 0.1, "size": 8}, {"raw": "c" * 64})
+ENV = "e" * 64
+BASE = Fingerprint("a" * 64, ("python", "main.py"), {"lr": 0.1, "size": 8}, {"raw": "c" * 64}, ENV)
 
 
 def test_fingerprint_ignores_order_and_is_stable() -> None:
-    same = Fingerprint("a" * 64, ("python", "main.py"), {"size": 8, "lr": 0.1}, {"raw": "c" * 64})
+    same = Fingerprint(
+        "a" * 64, ("python", "main.py"), {"size": 8, "lr": 0.1}, {"raw": "c" * 64}, ENV
+    )
     assert same.digest == BASE.digest
     assert Fingerprint.from_dict(BASE.to_dict()).digest == BASE.digest
 
@@ -78,12 +81,13 @@ def test_fingerprint_ignores_order_and_is_stable() -> None:
 @pytest.mark.parametrize(
     "changed",
     [
-        Fingerprint("b" * 64, BASE.command, BASE.params, BASE.inputs),
-        Fingerprint(BASE.archive, ("python", "other.py"), BASE.params, BASE.inputs),
-        Fingerprint(BASE.archive, BASE.command, {"lr": 0.01, "size": 8}, BASE.inputs),
-        Fingerprint(BASE.archive, BASE.command, BASE.params, {"raw": "d" * 64}),
+        Fingerprint("b" * 64, BASE.command, BASE.params, BASE.inputs, ENV),
+        Fingerprint(BASE.archive, ("python", "other.py"), BASE.params, BASE.inputs, ENV),
+        Fingerprint(BASE.archive, BASE.command, {"lr": 0.01, "size": 8}, BASE.inputs, ENV),
+        Fingerprint(BASE.archive, BASE.command, BASE.params, {"raw": "d" * 64}, ENV),
+        Fingerprint(BASE.archive, BASE.command, BASE.params, BASE.inputs, "f" * 64),
     ],
-    ids=["archive", "command", "param", "input"],
+    ids=["archive", "command", "param", "input", "environment"],
 )
 def test_each_component_changes_the_fingerprint(changed: Fingerprint) -> None:
     assert changed.digest != BASE.digest
@@ -98,19 +102,24 @@ def test_each_component_changes_the_fingerprint(changed: Fingerprint) -> None:
             "no earlier result (same fingerprint as the last run, whose result is not stored)",
         ),
         (
-            Fingerprint(BASE.archive, BASE.command, {"lr": 0.01, "size": 8}, BASE.inputs),
+            Fingerprint(BASE.archive, BASE.command, {"lr": 0.01, "size": 8}, BASE.inputs, ENV),
             ("1.0.0", "1.0.0"),
             "param 'lr' changed: 0.1 -> 0.01",
         ),
         (
-            Fingerprint(BASE.archive, BASE.command, BASE.params, {"raw": "d" * 64}),
+            Fingerprint(BASE.archive, BASE.command, BASE.params, {"raw": "d" * 64}, ENV),
             ("1.0.0", "1.0.0"),
             f"input 'raw' changed: {'c' * 12} -> {'d' * 12}",
         ),
         (
-            Fingerprint("b" * 64, BASE.command, BASE.params, BASE.inputs),
+            Fingerprint("b" * 64, BASE.command, BASE.params, BASE.inputs, ENV),
             ("1.0.0", "1.1.0"),
             f"module changed (1.0.0 -> 1.1.0, archive {'a' * 12} -> {'b' * 12})",
+        ),
+        (
+            Fingerprint(BASE.archive, BASE.command, BASE.params, BASE.inputs, "f" * 64),
+            ("1.0.0", "1.0.0"),
+            f"environment changed ({'e' * 12} -> {'f' * 12})",
         ),
     ],
 )
@@ -119,3 +128,12 @@ def test_explain_says_what_changed(
 ) -> None:
     assert explain_change(BASE, new, *versions) == expected
     assert explain_change(None, new) == "no earlier result"
+
+
+def test_a_fingerprint_from_before_environments_reads_and_differs() -> None:
+    """History written by FINGERPRINT_VERSION 1 has no environment: it still reads, and
+    ``--explain`` names the environment as what changed."""
+    old = {key: value for key, value in BASE.to_dict().items() if key != "environment"}
+    read = Fingerprint.from_dict({**old, "v": 1})
+    assert read.environment == "" and read.digest != BASE.digest
+    assert explain_change(read, BASE) == f"environment changed (none -> {'e' * 12})"
