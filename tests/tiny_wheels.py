@@ -12,6 +12,7 @@ import base64
 import hashlib
 import subprocess
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import uv
@@ -24,12 +25,16 @@ def _record_line(path: str, data: bytes) -> str:
     return f"{path},sha256={digest},{len(data)}"
 
 
-def build_wheel(folder: Path, name: str, version: str) -> Path:
-    """Write the wheel of ``name`` ``version`` into ``folder``; returns its path."""
-    info = f"{name}-{version}.dist-info"
+def build_wheel(folder: Path, name: str, version: str, requires: Sequence[str] = ()) -> Path:
+    """Write the wheel of ``name`` ``version`` (depending on ``requires``) into ``folder``,
+    with a correct ``RECORD`` so installers accept it; returns its path."""
+    module = name.replace("-", "_")
+    info = f"{module}-{version}.dist-info"
+    metadata = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
+    metadata += [f"Requires-Dist: {requirement}" for requirement in requires]
     files = {
-        f"{name}/__init__.py": f'VERSION = "{version}"\n'.encode(),
-        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
+        f"{module}/__init__.py": f'VERSION = "{version}"\n'.encode(),
+        f"{info}/METADATA": ("\n".join(metadata) + "\n").encode(),
         f"{info}/WHEEL": (
             b"Wheel-Version: 1.0\nGenerator: modreg-tests\nRoot-Is-Purelib: true\n"
             b"Tag: py3-none-any\n"
@@ -38,7 +43,7 @@ def build_wheel(folder: Path, name: str, version: str) -> Path:
     record = [_record_line(path, data) for path, data in files.items()] + [f"{info}/RECORD,,"]
     files[f"{info}/RECORD"] = ("\n".join(record) + "\n").encode()
     folder.mkdir(parents=True, exist_ok=True)
-    wheel = folder / f"{name}-{version}-py3-none-any.whl"
+    wheel = folder / f"{module}-{version}-py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as archive:
         for path, data in files.items():
             archive.writestr(zipfile.ZipInfo(path, DATE), data)

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from factories import make_module_repo, manifest_toml
-from wheels import make_wheel
+from tiny_wheels import build_wheel
 
 from modreg.client import RegistryClient, publish
 from modreg.client.environments import resolution_problem
@@ -31,8 +31,8 @@ COMMAND = ["python", "main.py", "--out", "{outputs.out}"]
 def find_links(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A folder of wheels uv resolves from (tinypkg 1.0.0; other-pkg 2.0.0 needs tinypkg)."""
     links = tmp_path / "wheels"
-    make_wheel(links, "tinypkg", "1.0.0")
-    make_wheel(links, "other-pkg", "2.0.0", requires=["tinypkg>=1"])
+    build_wheel(links, "tinypkg", "1.0.0")
+    build_wheel(links, "other-pkg", "2.0.0", requires=["tinypkg>=1"])
     user_config = Path(os.environ["XDG_CONFIG_HOME"]) / "uv" / "uv.toml"  # isolated_home's
     user_config.parent.mkdir(parents=True)
     user_config.write_text("no-index = true\n")
@@ -148,7 +148,7 @@ def test_uv_settings_in_the_working_folder_do_not_steer_the_resolution(
     tmp_path: Path, run: Any, module_name: str, find_links: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     folder = env_module(tmp_path, module_name, 'requirements = ["tinypkg"]')
-    make_wheel(tmp_path / "elsewhere", "tinypkg", "5.0.0")
+    build_wheel(tmp_path / "elsewhere", "tinypkg", "5.0.0")
     stray = tmp_path / "stray"
     stray.mkdir()
     (stray / "uv.toml").write_text(f'find-links = ["{tmp_path / "elsewhere"}"]\n')
@@ -284,7 +284,7 @@ def test_a_retry_reuses_the_stored_lock_after_the_index_moved(
 ) -> None:
     folder = env_module(tmp_path, module_name, 'requirements = ["tinypkg"]')
     first = publish_json(run, shared.options(), folder)
-    make_wheel(find_links, "tinypkg", "1.1.0")  # the resolver now picks another version
+    build_wheel(find_links, "tinypkg", "1.1.0")  # the resolver now picks another version
     fresh = publish_json(run, [], folder, "--dry-run")
     assert fresh["environment"]["packages"] == {"tinypkg": "1.1.0"}
     planned = publish_json(run, shared.options(), folder, "--dry-run")  # what a retry sends

@@ -8,13 +8,11 @@ Each step reports what it saw (``tinypkg.VERSION``, its interpreter, ``VIRTUAL_E
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
 import shutil
 import signal
-import tempfile
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,8 +26,7 @@ from factories import default_command, make_module_repo, manifest_toml
 from test_run_e2e import script
 from tiny_wheels import build_wheel, compile_lock, uv_settings
 
-from modreg.client.http import RegistryClient
-from modreg.client.publishing import PublishPlan, plan_publish
+from modreg.client.publishing import publish
 from modreg.engine import (
     LocalArtifactStore,
     LocalExecutor,
@@ -101,19 +98,9 @@ def _module(env: EngineEnv, name: str, lock: str | None, tag: str = "") -> str:
     text = manifest_toml(full, "1.0.0", command, {}, outputs, {}, {"env": ["TEST_STEP_COUNTER"]})
     text += '\n[environment]\npython = ">=3.11"\n'  # the lock beside it holds the rest
     folder = make_module_repo(env.root, full, files=files, manifest=text)
-    with env.client() as client, tempfile.TemporaryDirectory() as workdir:
-        _publish_with_lock(client, plan_publish(folder, Path(workdir)), folder / LOCK_FILE)
+    with env.client() as client:
+        publish(client, folder)  # sends the committed lock as it is
     return full
-
-
-def _publish_with_lock(client: RegistryClient, plan: PublishPlan, lock: Path) -> None:
-    """Publish a module with its committed environment lock, as the client's publish does once
-    it sends environments (issue 9, client side): the lock blob, then the version naming it."""
-    sha256 = hashlib.sha256(lock.read_bytes()).hexdigest()
-    client.put_blob(sha256, lock)
-    client.put_blob(plan.archive.sha256, plan.archive.path)
-    version = plan.version_create().model_copy(update={"environment_sha256": sha256})
-    client.publish_version(plan.manifest.name, version)
 
 
 def _run(env: EngineEnv, pipeline: Path, *args: str, **extra: str) -> dict[str, Any]:
