@@ -37,6 +37,17 @@ def run_demo(work: Path, counter: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def envs_list(work: Path) -> str:
+    """``modreg envs list --json`` in the demo's state folder."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODREG_")}
+    env["XDG_CACHE_HOME"] = str(work / "home" / "cache")
+    modreg = str(Path(sys.executable).with_name("modreg"))
+    done = subprocess.run(
+        [modreg, "envs", "list", "--json"], env=env, capture_output=True, text=True, check=True
+    )
+    return done.stdout
+
+
 def port_open(url: str) -> bool:
     host, port = re.fullmatch(r"http://([\d.]+):(\d+)", url).groups()  # type: ignore[union-attr]
     with socket.socket() as probe:
@@ -61,6 +72,11 @@ def test_digits_example_sweeps_once_then_reuses_everything(tmp_path: Path) -> No
     assert (second["runs"], second["executed"], second["reused"]) == (18, 0, 54)
     assert summary["compare_rows"] == 18
     assert "What to try next" in done.stdout
+    environments = json.loads(envs_list(work))["environments"]
+    assert sorted(sorted(env["modules"]) for env in environments) == [
+        ["vision/augment@1.0.0"],
+        ["vision/prep@1.0.0", "vision/prep@1.1.0", "vision/prep@2.0.0", "vision/train@1.0.0"],
+    ], "each distinct environment built once, shared by the modules that declare the same"
     # The folder was reset, and the server is gone.
     assert not (work / "stale-file").exists() and not (work / "server.pid").exists()
     url = re.search(r"registry up at (http://\S+)", done.stdout)

@@ -66,12 +66,16 @@ def modreg_executable() -> str:
 
 
 def check_example_dependencies() -> None:
-    import importlib.util
-
-    if importlib.util.find_spec("sklearn") is None:
-        raise DemoError("scikit-learn is missing: run `pip install -e '.[example]'` first")
+    """What the demo itself needs: git. The steps' scikit-learn and numpy come in their
+    modules' environments, which the first run builds with uv."""
     if shutil.which("git") is None:
         raise DemoError("git is not installed; the example makes git repos for its modules")
+
+
+def uv_cache_dir() -> Path:
+    """The folder uv caches packages in for this user, as uv itself finds it."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "uv"
 
 
 class Demo:
@@ -87,8 +91,12 @@ class Demo:
 
     def _base_env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("MODREG_")}
-        # `modreg` and `python` (also in env.sh) are this install's, which has scikit-learn.
+        # `modreg` (also in env.sh) is this install's; the modules' steps run in their own
+        # environments (scikit-learn, numpy), which the first run builds with uv
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+        # uv keeps downloading into the cache it always uses, so a second demo, or your own
+        # projects, reuse the packages; only modreg's own state moves into the work folder
+        env.setdefault("UV_CACHE_DIR", str(uv_cache_dir()))
         for name in ("CONFIG", "CACHE", "STATE", "DATA"):
             env[f"XDG_{name}_HOME"] = str(self.work / "home" / name.lower())
         if not sys.stdout.isatty():  # tables printed to a log or CI: wide enough for compare
@@ -356,7 +364,8 @@ def compare(demo: Demo, sweep_id: str, token: str) -> int:
 
 def write_env_file(demo: Demo, token: str) -> Path:
     """``source`` it to use the demo's registry, token and state from your shell."""
-    names = ("PATH", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME")
+    names = ("PATH", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME",
+             "UV_CACHE_DIR")  # fmt: skip
     lines = [f"export {name}='{demo.env[name]}'" for name in names]
     lines += [f"export MODREG_URL='{demo.url}'", f"export MODREG_TOKEN='{token}'"]
     path = demo.work / "env.sh"
@@ -406,6 +415,8 @@ def run_demo(demo: Demo) -> dict[str, Any]:
     first = run_sweep(demo, pipeline, token)
     print("pipeline.lock pins every range of the sweep to one exact version and commit:")
     demo.cli("lock", demo.shown(pipeline), token=token, capture=False)
+    print("The modules' environments, built once on this machine by the first run and shared:")
+    demo.cli("envs", "list", capture=False)
     section("5. The comparison, best test accuracy first")
     rows = compare(demo, first["sweep"], token)
     section("6. The same sweep again: every step is reused, nothing executes")
