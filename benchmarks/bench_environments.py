@@ -3,6 +3,9 @@
 - warm: the engine's per-step work for a step with an environment that is already built
   (``Environments.activate``: the digest's flock, the marker check, the last-use touch), the
   median over 200 steps; a step without environment does none of it. Aim: under 5 ms a step.
+- warm, end to end: a chain of 20 tiny steps run with ``modreg run --no-reuse`` against a real
+  registry, the module with an environment (built) against the same module without one; the
+  difference per step is everything an environment costs a step, process start included.
 - cold: building an environment through the engine (``activate`` on a fresh state folder)
   against ``uv venv`` + ``uv pip sync --require-hashes`` of the same lock by hand, uv's cache
   warm for both, the median of ``--repeat``; for a small environment (one pure-Python wheel,
@@ -30,6 +33,7 @@ from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tiny_wheels import build_wheel, compile_lock, uv_settings  # noqa: E402
 
 from modreg.engine.environments import (  # noqa: E402
@@ -41,6 +45,7 @@ from modreg.engine.environments import (  # noqa: E402
 from modreg.engine.state import StateDir  # noqa: E402
 
 WARM_STEPS = 200
+CHAIN = 20
 DIGITS = "scikit-learn>=1.4\nnumpy>=1.26\n"
 
 
@@ -111,6 +116,64 @@ def warm_step_ms(root: Path, lock: str, settings: dict[str, str]) -> float:
     return statistics.median(times) * 1000
 
 
+def warm_chain_ms(
+    root: Path, lock: str, settings: dict[str, str], repeat: int
+) -> tuple[float, float]:
+    """Seconds of ``modreg run --no-reuse`` of a 20-step chain whose module has the
+    environment ``lock`` (already built), and of the same chain of a module without one."""
+    from bench_engine import MIB, STEP, Runner, make_repo, new_team
+    from registry_servers import start_server, stop_server
+
+    from modreg.client.config import ClientConfig
+    from modreg.client.http import RegistryClient
+    from modreg.client.publishing import publish
+
+    server = start_server(root / "registry")
+    try:
+        token = new_team(server.url, server.admin_token, "bench")
+        with RegistryClient.from_config(ClientConfig(server.url, token)) as client:
+            for name, environment in (("plain", ""), ("env", '[environment]\npython = ">=3.11"\n')):
+                files = {"step.py": STEP, "modreg.toml": _chain_manifest(name) + environment}
+                if environment:
+                    files["requirements.lock"] = lock
+                publish(client, make_repo(root / "repos", f"bench/{name}", files))
+        (root / "raw.bin").write_bytes(os.urandom(MIB))
+        runner = Runner(server.url, server.admin_token, root)
+        user = {**runner.fresh_user(), **settings}
+        timings = []
+        for name in ("env", "plain"):
+            pipeline = _chain(root, f"bench/{name}")
+            runner.run(user, pipeline)  # builds the environment, fills the caches
+            runs = [runner.run(user, pipeline, "--no-reuse") for _ in range(repeat)]
+            timings.append(statistics.median(runs))
+        return timings[0], timings[1]
+    finally:
+        stop_server(server.process)
+
+
+def _chain_manifest(name: str) -> str:
+    return (
+        f'[module]\nname = "bench/{name}"\nversion = "1.0.0"\n'
+        'command = ["python", "step.py", "--data", "{inputs.data}", "--out", "{outputs.out}", '
+        '"--idx", "{params.idx}", "--salt", "{params.salt}"]\n'
+        '[inputs.data]\ntype = "file"\n[outputs.out]\ntype = "file"\n'
+        '[params.idx]\ntype = "int"\n[params.salt]\ntype = "int"\ndefault = 0\n'
+    )
+
+
+def _chain(root: Path, module: str) -> Path:
+    lines = ["name: chain", "steps:"]
+    for i in range(CHAIN):
+        source = "raw.bin" if i == 0 else f"s{i - 1}.outputs.out"
+        lines += [f"  s{i}:", f"    uses: {module}@^1", f"    inputs: {{data: {source}}}",
+                  f"    params: {{idx: {i}}}"]  # fmt: skip
+    path = root / module.replace("/", "-") / "pipeline.yaml"
+    path.parent.mkdir(parents=True)
+    path.write_text("\n".join(lines) + "\n")
+    shutil.copy(root / "raw.bin", path.parent / "raw.bin")
+    return path
+
+
 def cold_row(name: str, root: Path, lock: str, settings: dict[str, str], repeat: int) -> list[str]:
     uv_alone(root, lock, settings)  # fills uv's cache: both sides then install from it
     engine = statistics.median(engine_build(root, lock, settings) for _ in range(repeat))
@@ -137,6 +200,15 @@ def main() -> None:
         warm = warm_step_ms(root, small, local)
         verdict = "ok" if warm < 5 else "over"
         table.add_row("warm step overhead", f"{warm:.3f} ms", "0 ms", f"aim < 5 ms ({verdict})")
+        with_env, without = warm_chain_ms(root, small, local, args.repeat)
+        per_step = (with_env - without) / CHAIN * 1000
+        verdict = "ok" if per_step < 5 else "over"
+        table.add_row(
+            f"chain of {CHAIN}, --no-reuse: with env / without",
+            f"{with_env:.3f} s",
+            f"{without:.3f} s",
+            f"{per_step:+.1f} ms a step (aim < 5 ms, {verdict})",
+        )
         table.add_row(*cold_row("one pure-Python package", root, small, local, args.repeat))
         if args.digits:
             requirements = root / "digits" / "requirements.in"
