@@ -25,7 +25,7 @@ from modreg.engine.plan import Plan, build_plan
 from modreg.engine.protocol import RegistryProtocol
 from modreg.engine.records import fill_remote_metrics, record_runs, save_local, start_runs
 from modreg.engine.resolve import Resolved, ResolveOptions, resolve_pipelines
-from modreg.engine.results import RunResult, StepResult, SweepResult
+from modreg.engine.results import RunResult, StepResult, SweepResult, sweep_status
 from modreg.engine.scheduler import NodeState, Scheduler
 from modreg.engine.spec import Pipeline
 from modreg.engine.sweep import Sweep
@@ -85,11 +85,13 @@ def _log_tail(path: Path | None) -> str:
     return "\n".join(f"    | {line}" for line in lines)
 
 
-def failure_message(step: str, state: NodeState) -> str:
-    """One failed step: what happened, its log's path, and the last lines of the log."""
+def failure_message(run_id: str, step: str, state: NodeState) -> str:
+    """One failed step: what happened, the command that prints its log, and the log's last
+    lines. The command, not the log's path: the message is kept with the run, and read on
+    other machines."""
     text = f"step {step!r} {state.error}"
     if state.log_path is not None:
-        text += f" (full log: {state.log_path})"
+        text += f" (full log: modreg runs logs {run_id} {step})"
     tail = _log_tail(state.log_path)
     return f"{text}\n{tail}" if tail else text
 
@@ -108,11 +110,13 @@ def _step_result(scheduler: Scheduler, run: int, step: str, workspace: Workspace
         module=node.module.module,
         version=node.module.version,
         fingerprint=state.fingerprint.digest if state.fingerprint else None,
+        params=dict(node.params),
         outputs=dict(state.outputs),
         metrics=dict(state.metrics),
         reused_from=reused_from,
         explain=state.explain if status == StepStatus.executed else None,
         error=state.error,
+        warnings=list(state.warnings),
         exit_code=state.exit_code,
         log_path=str(state.log_path) if state.log_path else None,
         started_at=state.started_at,
@@ -126,7 +130,7 @@ def _run_status(steps: dict[str, StepResult], interrupted: bool) -> RunStatus:
     statuses = {step.status for step in steps.values()}
     if statuses <= {StepStatus.executed, StepStatus.reused}:
         return RunStatus.succeeded
-    if interrupted and StepStatus.cancelled in statuses:
+    if interrupted and StepStatus.failed not in statuses:  # some steps never got to run
         return RunStatus.cancelled
     return RunStatus.failed
 
@@ -135,13 +139,16 @@ def _results(scheduler: Scheduler, workspace: Workspace, sweep_id: str | None) -
     results = []
     for run in scheduler.plan.runs:
         steps = {name: _step_result(scheduler, run.index, name, workspace) for name in run.nodes}
+        run_id = scheduler.run_ids[run.index]
         failed = [
-            failure_message(name, scheduler.states[scheduler.plan.node_of(run.index, name).key])
+            failure_message(
+                run_id, name, scheduler.states[scheduler.plan.node_of(run.index, name).key]
+            )
             for name, step in steps.items()
             if step.status == StepStatus.failed
         ]
         result = RunResult(
-            run_id=scheduler.run_ids[run.index],
+            run_id=run_id,
             local=True,
             pipeline=run.pipeline.name,
             status=_run_status(steps, scheduler.interrupted),
@@ -244,6 +251,4 @@ def run_pipeline(
         result.warnings = prepared.resolved.warnings + result.warnings
     if single:
         return results[0]
-    succeeded = all(r.status == RunStatus.succeeded for r in results)
-    status = RunStatus.succeeded if succeeded else RunStatus.failed
-    return SweepResult(results[0].sweep_id, status, results)
+    return SweepResult(results[0].sweep_id, sweep_status(results), results)
