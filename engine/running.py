@@ -135,20 +135,24 @@ def _run_status(steps: dict[str, StepResult], interrupted: bool) -> RunStatus:
     return RunStatus.failed
 
 
+def _failure(scheduler: Scheduler, run: int, step: str) -> str:
+    """A failed step's message, naming the run that ran it: the same text in every run of
+    a sweep that shares the step, so it is printed once."""
+    node = scheduler.plan.node_of(run, step)
+    return failure_message(scheduler.run_ids[node.users[0].run], step, scheduler.states[node.key])
+
+
 def _results(scheduler: Scheduler, workspace: Workspace, sweep_id: str | None) -> list[RunResult]:
     results = []
     for run in scheduler.plan.runs:
         steps = {name: _step_result(scheduler, run.index, name, workspace) for name in run.nodes}
-        run_id = scheduler.run_ids[run.index]
         failed = [
-            failure_message(
-                run_id, name, scheduler.states[scheduler.plan.node_of(run.index, name).key]
-            )
+            _failure(scheduler, run.index, name)
             for name, step in steps.items()
             if step.status == StepStatus.failed
         ]
         result = RunResult(
-            run_id=run_id,
+            run_id=scheduler.run_ids[run.index],
             local=True,
             pipeline=run.pipeline.name,
             status=_run_status(steps, scheduler.interrupted),
