@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from modreg.client.http import RegistryClient
     from modreg.client.run_records import RunRecords
     from modreg.engine import RunResult, SweepResult
+    from modreg.registry.schemas import StepRunRecord
 
 T = TypeVar("T")
 
@@ -309,11 +310,19 @@ def runs_logs(app: App, run_id: str, step: str) -> None:
         sys.stdout.write(Path(local_log).read_text(encoding="utf-8", errors="replace"))
         return
     if not record.log_digest:
-        raise RunLookupError(f"step {step!r} of run {run_id} has no log (it was {record.status})")
+        raise RunLookupError(_no_log(run_id, step, record))
     with tempfile.TemporaryDirectory() as temp:
         path = Path(temp) / "log"
         app.client.get_blob(record.log_digest, path)
         sys.stdout.write(path.read_text(encoding="utf-8", errors="replace"))
+
+
+def _no_log(run_id: str, step: str, record: StepRunRecord) -> str:
+    """Why a step has no log here, and where a reused step's log is."""
+    if record.status == "reused" and record.reused_from:
+        source = f"modreg runs logs {record.reused_from} {step}"
+        return f"step {step!r} of run {run_id} was reused from run {record.reused_from}: {source}"
+    return f"step {step!r} of run {run_id} has no log (it was {record.status})"
 
 
 dest_option = click.option(

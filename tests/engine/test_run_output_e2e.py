@@ -244,6 +244,19 @@ def test_an_offline_run_is_shown_logged_and_downloaded_with_no_registry_configur
     download = env.run("runs", "download", run_id, "--to", tmp_path / "out", **none)
     assert download.exit_code == 0, download.stderr
     assert (tmp_path / "out" / "train" / "out").read_text() == "raw|prep|0.1"
+    reused = env.run("runs", "logs", run_id, "prep", **none)
+    source = json.loads(result.stdout)["steps"]["prep"]["reused_from"]
+    assert reused.stderr == (
+        f"error: step 'prep' of run {run_id} was reused from run {source}: "
+        f"modreg runs logs {source} prep\n"
+    )
+
+    swept = env.run("run", pipeline, "--offline", "--vary", "train.params.lr=0.3,0.4", **none)
+    assert swept.exit_code == 0, swept.stderr
+    sweep = next(word for word in swept.stdout.split() if word.startswith("local-s-"))
+    shown = env.run("runs", "show", sweep.rstrip(":"), **none)
+    assert shown.exit_code == 0, shown.stderr
+    assert shown.stdout.splitlines()[0] == f"sweep {sweep} succeeded (2 runs)"
 
 
 def test_an_interrupted_sweep_is_cancelled_and_keeps_its_partial_log(env: EngineEnv) -> None:
