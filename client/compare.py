@@ -231,6 +231,7 @@ def chart(comparison: Comparison, metric: str) -> tuple[Any, int]:
             f"{value:.4g}", (index, value), textcoords="offset points", xytext=(0, 6), ha="center"
         )
     axes.set_xticks(range(len(rows)), [row.label() for row in rows], rotation=60, ha="right")
+    axes.set_xlim(-0.5, len(rows) - 0.5)
     axes.set_ylim(*value_limits(values))
     axes.grid(axis="y", alpha=0.3)
     axes.set_ylabel(column)

@@ -97,8 +97,9 @@ class StepResult:
 
     @property
     def seconds(self) -> float | None:
-        """How long the step's process ran (executed or failed here), else None."""
-        if self.started_at is None or self.ended_at is None:
+        """How long the step's process ran in this run; None when it did not run here (a
+        reused step's time is its source run's)."""
+        if not self.has_log or self.started_at is None or self.ended_at is None:
             return None
         return (self.ended_at - self.started_at).total_seconds()
 

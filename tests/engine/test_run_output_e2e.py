@@ -177,6 +177,7 @@ def test_runs_show_says_what_each_step_ran_with_took_measured_and_came_from(
     assert body["steps"]["prep"]["reused_from"] == first["run"]
     assert body["steps"]["prep"]["logs"] is None
     step = body["steps"]["train"]
+    assert body["steps"]["prep"]["seconds"] is None
     assert (step["params"], step["metrics"]) == ({"lr": 0.5}, {"accuracy": 0.9})
     assert step["error"] is None
     assert step["seconds"] > 0
