@@ -105,8 +105,11 @@ class StepResult:
 
     @property
     def has_log(self) -> bool:
-        """Whether this run made a log of the step (a reused step's is its source run's)."""
-        return self.status in (StepStatus.executed, StepStatus.failed, StepStatus.cancelled)
+        """Whether this run made a log of the step: it ran here, if only until cancelled (a
+        reused step's log is its source run's)."""
+        if self.status == StepStatus.cancelled:
+            return self.started_at is not None
+        return self.status in (StepStatus.executed, StepStatus.failed)
 
     def to_json(self) -> dict[str, Any]:
         return {

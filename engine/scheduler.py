@@ -444,10 +444,9 @@ class Scheduler:
         """``node`` went to a worker, or (from that worker's thread, which must not read the
         node's state) starts another attempt."""
         if self.ws.observer is not None:
-            event = StepEvent(
-                step=node.label, variant=self._choices(node), status=StepStatus.running
-            )
-            self.ws.observer.step_changed(dataclasses.replace(event, detail=detail))
+            status, choices = StepStatus.running, self._choices(node)
+            event = StepEvent(step=node.label, variant=choices, status=status, detail=detail)
+            self.ws.observer.step_changed(event)
 
     def _notify(self, key: str) -> None:
         """Tell the observer where node ``key`` is now (on the scheduler's thread)."""

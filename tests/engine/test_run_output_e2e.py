@@ -279,6 +279,8 @@ def test_an_interrupted_sweep_is_cancelled_and_keeps_its_partial_log(env: Engine
     assert body["status"] == "cancelled"
     assert [run["status"] for run in body["runs"]] == ["cancelled", "cancelled"]
     first = body["runs"][0]["run"]
+    partial, never = (run["steps"]["train"] for run in body["runs"])
+    assert (partial["logs"], never["logs"]) == (f"modreg runs logs {first} train", None)
     assert "train (lr=0.1): cancelled" in err.splitlines()
     shown = json.loads(env.run("runs", "show", body["sweep"], "--json").stdout)
     assert shown["status"] == "cancelled"
