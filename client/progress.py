@@ -1,4 +1,4 @@
-"""Per-step progress of ``modreg run`` as it happens, on stderr: two ``RunObserver``\\ s.
+"""Per-step progress of ``modreg run`` as it happens, on stderr: two kinds of ``RunObserver``.
 
 On a terminal, ``LiveProgress`` redraws a rich table of the steps that really run or have
 finished (a step waiting for a worker is not shown), each running one with its elapsed
@@ -64,14 +64,24 @@ def event_text(event: StepEvent) -> str:
 
 
 class LineProgress:
-    """One line per step event on stderr, as it happens: for pipes and CI logs."""
+    """One line per step event on stderr, as it happens: for pipes and CI logs.
+
+    Progress never fails a run: once stderr cannot be written (its reader went away), the
+    lines stop and the run goes on.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._gone = False
 
     def step_changed(self, event: StepEvent) -> None:
         with self._lock:
-            click.echo(f"{step_label(event)}: {event_text(event)}", err=True)
+            if self._gone:
+                return
+            try:
+                click.echo(f"{step_label(event)}: {event_text(event)}", err=True)
+            except OSError:
+                self._gone = True
 
     def __enter__(self) -> LineProgress:
         return self

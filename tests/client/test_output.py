@@ -123,6 +123,24 @@ def test_off_a_terminal_each_step_event_is_one_line_on_stderr(
     assert capsys.readouterr() == ("", line + "\n")
 
 
+class GoneReader(io.StringIO):
+    """A stderr whose reader went away (``2>&1 | head -1`` once head has exited)."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_progress_whose_reader_went_away_stops_and_never_fails_the_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    gone = GoneReader()
+    monkeypatch.setattr(sys, "stderr", gone)
+    progress = LineProgress()
+    for status in (StepStatus.running, StepStatus.executed):
+        progress.step_changed(StepEvent(step="prep", status=status, seconds=1.0))
+    assert gone.getvalue() == ""
+
+
 def test_the_live_table_shows_what_runs_with_its_elapsed_time_and_what_ended() -> None:
     live = LiveProgress("small")
     live.step_changed(StepEvent(step="prep", status=StepStatus.reused, reused_from=RUN_ID))
