@@ -72,6 +72,12 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
+def logs_command(run_id: str, step: str) -> str:
+    """The command that prints the log a run kept of a step: what messages and run views
+    name, since a log's path means nothing on another machine."""
+    return f"modreg runs logs {run_id} {step}"
+
+
 @dataclass(kw_only=True)
 class StepResult:
     """One step of a run."""
@@ -175,7 +181,7 @@ class RunResult:
 
     def logs_command(self, step: str) -> str:
         """The command that prints a step's log, wherever the run is read."""
-        return f"modreg runs logs {self.run_id} {step}"
+        return logs_command(self.run_id, step)
 
     def _step_json(self, name: str, step: StepResult) -> dict[str, Any]:
         return {**step.to_json(), "logs": self.logs_command(name) if step.has_log else None}

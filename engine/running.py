@@ -25,7 +25,13 @@ from modreg.engine.plan import Plan, build_plan
 from modreg.engine.protocol import RegistryProtocol
 from modreg.engine.records import fill_remote_metrics, record_runs, save_local, start_runs
 from modreg.engine.resolve import Resolved, ResolveOptions, resolve_pipelines
-from modreg.engine.results import RunResult, StepResult, SweepResult, sweep_status
+from modreg.engine.results import (
+    RunResult,
+    StepResult,
+    SweepResult,
+    logs_command,
+    sweep_status,
+)
 from modreg.engine.scheduler import NodeState, Scheduler
 from modreg.engine.spec import Pipeline
 from modreg.engine.sweep import Sweep
@@ -91,7 +97,7 @@ def failure_message(run_id: str, step: str, state: NodeState) -> str:
     other machines."""
     text = f"step {step!r} {state.error}"
     if state.log_path is not None:
-        text += f" (full log: modreg runs logs {run_id} {step})"
+        text += f" (full log: {logs_command(run_id, step)})"
     tail = _log_tail(state.log_path)
     return f"{text}\n{tail}" if tail else text
 

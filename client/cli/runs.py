@@ -319,8 +319,10 @@ def runs_logs(app: App, run_id: str, step: str) -> None:
 
 def _no_log(run_id: str, step: str, record: StepRunRecord) -> str:
     """Why a step has no log here, and where a reused step's log is."""
+    from modreg.engine.results import logs_command
+
     if record.status == "reused" and record.reused_from:
-        source = f"modreg runs logs {record.reused_from} {step}"
+        source = logs_command(record.reused_from, step)
         return f"step {step!r} of run {run_id} was reused from run {record.reused_from}: {source}"
     return f"step {step!r} of run {run_id} has no log (it was {record.status})"
 
