@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modreg.client.errors import CompareError
+from modreg.client.output import variant_label
 from modreg.client.run_records import is_local, is_sweep_id
 
 if TYPE_CHECKING:
@@ -36,8 +37,8 @@ class Row:
     local: bool = False
 
     def label(self) -> str:
-        """How the run reads on a chart axis: its choices, else its id."""
-        return ", ".join(str(value) for value in self.variant.values()) or self.run
+        """How the run reads on a chart axis: its choices (``prep=…, lr=0.1``), else its id."""
+        return variant_label(self.variant) or self.run
 
 
 @dataclass
@@ -204,7 +205,15 @@ def table_rows(comparison: Comparison) -> list[list[str]]:
 
 
 def plot(comparison: Comparison, metric: str, path: Path) -> int:
-    """A bar chart of ``metric`` across the runs, saved to ``path``; the bars drawn."""
+    """A chart of ``metric`` across the runs, saved to ``path``; the runs drawn."""
+    figure, drawn = chart(comparison, metric)
+    figure.savefig(path, dpi=100)
+    return drawn
+
+
+def chart(comparison: Comparison, metric: str) -> tuple[Any, int]:
+    """A dot per run (with its value), on an axis that spans the values, not from 0: runs
+    that differ by a little are what a sweep compares. Each run reads by its variant."""
     try:
         from matplotlib.figure import Figure
     except ImportError as exc:
@@ -213,11 +222,26 @@ def plot(comparison: Comparison, metric: str, path: Path) -> int:
     rows = [row for row in comparison.rows if _is_number(row.metrics.get(column))]
     if not rows:
         raise CompareError(f"no run has a numeric value of {column!r} to plot")
+    values = [float(row.metrics[column]) for row in rows]
     figure = Figure(figsize=(max(6.0, 0.5 * len(rows) + 2), 4.5), layout="constrained")
     axes = figure.subplots()
-    axes.bar(range(len(rows)), [float(row.metrics[column]) for row in rows], color="tab:blue")
+    axes.plot(range(len(rows)), values, "o", color="tab:blue")
+    for index, value in enumerate(values):
+        axes.annotate(
+            f"{value:.4g}", (index, value), textcoords="offset points", xytext=(0, 6), ha="center"
+        )
     axes.set_xticks(range(len(rows)), [row.label() for row in rows], rotation=60, ha="right")
+    axes.set_xlim(-0.5, len(rows) - 0.5)
+    axes.set_ylim(*value_limits(values))
+    axes.grid(axis="y", alpha=0.3)
     axes.set_ylabel(column)
     axes.set_title(f"{column} across {len(rows)} runs")
-    figure.savefig(path, dpi=100)
-    return len(rows)
+    return figure, len(rows)
+
+
+def value_limits(values: Sequence[float]) -> tuple[float, float]:
+    """The value axis: the values' span with a margin of a tenth of it each side (of a
+    tenth of the value itself, or 1, when every run has the same value)."""
+    low, high = min(values), max(values)
+    margin = (high - low) / 10 or abs(high) / 10 or 1.0
+    return low - margin, high + margin

@@ -52,7 +52,7 @@ from modreg.engine.spec import ModuleStep, Pipeline, StepOutput, load_pipeline, 
 from modreg.engine.state import StateDir
 from modreg.engine.store import ArtifactStore, FsspecArtifactStore, LocalArtifactStore
 from modreg.engine.sweep import Sweep
-from modreg.engine.workspace import RunObserver, RunOptions, Workspace
+from modreg.engine.workspace import RunObserver, RunOptions, StepEvent, Workspace
 
 __all__ = [
     "ArtifactStore",
@@ -86,6 +86,7 @@ __all__ = [
     "RunResult",
     "StateDir",
     "StateBusyError",
+    "StepEvent",
     "StepFailedError",
     "StepJob",
     "StepOutput",

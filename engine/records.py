@@ -146,11 +146,13 @@ def _step_record(step: StepResult, log_digest: str | None) -> StepRunRecord:
         module=step.module,
         version=step.version,
         fingerprint=step.fingerprint,
+        params=step.params,
         reused_from=step.reused_from,
         outputs=step.outputs,
         metrics=step.metrics,
         exit_code=step.exit_code,
         error=step.error,
+        warnings=step.warnings,
         explain=step.explain,
         log_digest=log_digest,
         started_at=step.started_at,
@@ -159,7 +161,7 @@ def _step_record(step: StepResult, log_digest: str | None) -> StepRunRecord:
 
 
 def _record(result: RunResult, registry: RegistryProtocol) -> None:
-    logged = {StepStatus.executed, StepStatus.failed}
+    logged = {StepStatus.executed, StepStatus.failed, StepStatus.cancelled}  # a partial log too
     records = {
         name: _step_record(
             step, _log_digest(registry, step.log_path) if step.status in logged else None

@@ -72,6 +72,12 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
+def logs_command(run_id: str, step: str) -> str:
+    """The command that prints the log a run kept of a step: what messages and run views
+    name, since a log's path means nothing on another machine."""
+    return f"modreg runs logs {run_id} {step}"
+
+
 @dataclass(kw_only=True)
 class StepResult:
     """One step of a run."""
@@ -81,11 +87,13 @@ class StepResult:
     module: str
     version: str
     fingerprint: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
     outputs: dict[str, OutputRef] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     reused_from: str | None = None
     explain: str | None = None
     error: str | None = None
+    warnings: list[str] = field(default_factory=list)
     exit_code: int | None = None
     log_path: str | None = None
     started_at: datetime | None = None
@@ -93,14 +101,35 @@ class StepResult:
     _store: ArtifactStore | None = field(default=None, repr=False)
     _registry: RegistryProtocol | None = field(default=None, repr=False)
 
+    @property
+    def seconds(self) -> float | None:
+        """How long the step's process ran in this run; None when it did not run here (a
+        reused step's time is its source run's)."""
+        if not self.has_log or self.started_at is None or self.ended_at is None:
+            return None
+        return (self.ended_at - self.started_at).total_seconds()
+
+    @property
+    def has_log(self) -> bool:
+        """Whether this run made a log of the step: it ran here, if only until cancelled (a
+        reused step's log is its source run's)."""
+        if self.status == StepStatus.cancelled:
+            return self.started_at is not None
+        return self.status in (StepStatus.executed, StepStatus.failed)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "status": self.status.value,
             "module": self.module,
             "version": self.version,
             "fingerprint": self.fingerprint,
+            "params": self.params,
             "outputs": {name: ref.digest for name, ref in self.outputs.items()},
             "metrics": self.metrics,
+            "reused_from": self.reused_from,
+            "seconds": self.seconds,
+            "error": self.error,
+            "warnings": self.warnings,
         }
 
     def download(self, dest: Path | str) -> dict[str, Path]:
@@ -143,12 +172,19 @@ class RunResult:
         body: dict[str, Any] = {
             "run": self.run_id,
             "status": self.status.value,
-            "steps": {name: step.to_json() for name, step in self.steps.items()},
+            "steps": {name: self._step_json(name, step) for name, step in self.steps.items()},
             "local": self.local,
         }
         if self.sweep_id is not None:
             body["variant"] = self.variant
         return body
+
+    def logs_command(self, step: str) -> str:
+        """The command that prints a step's log, wherever the run is read."""
+        return logs_command(self.run_id, step)
+
+    def _step_json(self, name: str, step: StepResult) -> dict[str, Any]:
+        return {**step.to_json(), "logs": self.logs_command(name) if step.has_log else None}
 
     @classmethod
     def from_public(
@@ -167,11 +203,13 @@ class RunResult:
                 module=record.module,
                 version=record.version,
                 fingerprint=record.fingerprint,
+                params=dict(record.params),
                 outputs=dict(record.outputs),
                 metrics=dict(record.metrics),
                 reused_from=record.reused_from,
                 explain=record.explain,
                 error=record.error,
+                warnings=list(record.warnings),
                 exit_code=record.exit_code,
                 log_path=logs.get(name),
                 started_at=record.started_at,
@@ -192,6 +230,15 @@ class RunResult:
             warnings=list(run.warnings) if isinstance(run, LocalRun) else [],
             local=isinstance(run, LocalRun) and run.local,
         )
+
+
+def sweep_status(runs: list[RunResult]) -> RunStatus:
+    """A sweep's status from its runs': ``cancelled`` when one was interrupted (the rest may
+    never have started), ``succeeded`` when all did, else ``failed``."""
+    statuses = {run.status for run in runs}
+    if RunStatus.cancelled in statuses:
+        return RunStatus.cancelled
+    return RunStatus.succeeded if statuses == {RunStatus.succeeded} else RunStatus.failed
 
 
 @dataclass

@@ -25,7 +25,13 @@ from modreg.engine.plan import Plan, build_plan
 from modreg.engine.protocol import RegistryProtocol
 from modreg.engine.records import fill_remote_metrics, record_runs, save_local, start_runs
 from modreg.engine.resolve import Resolved, ResolveOptions, resolve_pipelines
-from modreg.engine.results import RunResult, StepResult, SweepResult
+from modreg.engine.results import (
+    RunResult,
+    StepResult,
+    SweepResult,
+    logs_command,
+    sweep_status,
+)
 from modreg.engine.scheduler import NodeState, Scheduler
 from modreg.engine.spec import Pipeline, step_option_problems
 from modreg.engine.sweep import Sweep
@@ -99,11 +105,13 @@ def _log_tail(path: Path | None) -> str:
     return "\n".join(f"    | {line}" for line in lines)
 
 
-def failure_message(step: str, state: NodeState) -> str:
-    """One failed step: what happened, its log's path, and the last lines of the log."""
+def failure_message(run_id: str, step: str, state: NodeState) -> str:
+    """One failed step: what happened, the command that prints its log, and the log's last
+    lines. The command, not the log's path: the message is kept with the run, and read on
+    other machines."""
     text = f"step {step!r} {state.error}"
     if state.log_path is not None:
-        text += f" (full log: {state.log_path})"
+        text += f" (full log: {logs_command(run_id, step)})"
     tail = _log_tail(state.log_path)
     return f"{text}\n{tail}" if tail else text
 
@@ -122,11 +130,13 @@ def _step_result(scheduler: Scheduler, run: int, step: str, workspace: Workspace
         module=node.module.module,
         version=node.module.version,
         fingerprint=state.fingerprint.digest if state.fingerprint else None,
+        params=dict(node.params),
         outputs=dict(state.outputs),
         metrics=dict(state.metrics),
         reused_from=reused_from,
         explain=state.explain if status == StepStatus.executed else None,
         error=state.error,
+        warnings=list(state.warnings),
         exit_code=state.exit_code,
         log_path=str(state.log_path) if state.log_path else None,
         started_at=state.started_at,
@@ -140,9 +150,16 @@ def _run_status(steps: dict[str, StepResult], interrupted: bool) -> RunStatus:
     statuses = {step.status for step in steps.values()}
     if statuses <= {StepStatus.executed, StepStatus.reused}:
         return RunStatus.succeeded
-    if interrupted and StepStatus.cancelled in statuses:
+    if interrupted and StepStatus.failed not in statuses:  # some steps never got to run
         return RunStatus.cancelled
     return RunStatus.failed
+
+
+def _failure(scheduler: Scheduler, run: int, step: str) -> str:
+    """A failed step's message, naming the run that ran it: the same text in every run of
+    a sweep that shares the step, so it is printed once."""
+    node = scheduler.plan.node_of(run, step)
+    return failure_message(scheduler.run_ids[node.users[0].run], step, scheduler.states[node.key])
 
 
 def _results(scheduler: Scheduler, workspace: Workspace, sweep_id: str | None) -> list[RunResult]:
@@ -150,7 +167,7 @@ def _results(scheduler: Scheduler, workspace: Workspace, sweep_id: str | None) -
     for run in scheduler.plan.runs:
         steps = {name: _step_result(scheduler, run.index, name, workspace) for name in run.nodes}
         failed = [
-            failure_message(name, scheduler.states[scheduler.plan.node_of(run.index, name).key])
+            _failure(scheduler, run.index, name)
             for name, step in steps.items()
             if step.status == StepStatus.failed
         ]
@@ -260,6 +277,4 @@ def run_pipeline(
         result.warnings = prepared.resolved.warnings + result.warnings
     if single:
         return results[0]
-    succeeded = all(r.status == RunStatus.succeeded for r in results)
-    status = RunStatus.succeeded if succeeded else RunStatus.failed
-    return SweepResult(results[0].sweep_id, status, results)
+    return SweepResult(results[0].sweep_id, sweep_status(results), results)

@@ -15,7 +15,8 @@ Algorithm (all on the calling thread, except the work itself):
    looked up in the local step cache first and then, for the misses, in the registry's
    team cache with ONE bulk call; hits become ``reused`` and may unblock more nodes, so
    advancing repeats until nothing changes. A no-change re-run thus touches no network.
-2. *Dispatch*: ready nodes go to a thread pool of ``jobs`` workers. A worker takes the
+2. *Dispatch*: ready nodes go to a thread pool of ``jobs`` workers, only as many as are
+   free, so a node is ``running`` exactly while a worker has it. A worker takes the
    fingerprint's file lock in the state dir, looks in the local cache again (a concurrent
    run may just have finished the same step: then it reuses it), stages the inputs (blobs
    fetched from the registry when not local), runs the job on the executor with retries,
@@ -28,8 +29,9 @@ Algorithm (all on the calling thread, except the work itself):
    that upstream node back to be re-executed (once).
 
 Ctrl-C stops the executor's processes, cancels queued work and marks unfinished nodes
-``cancelled``. Observers and results see a node's ``StepStatus`` (waiting and ready read
-``pending``); a step of a run that never got past them counts as ``skipped``.
+``cancelled``. Results see a node's ``StepStatus`` (waiting and ready read ``pending``); a
+step of a run that never got past them counts as ``skipped``. The observer hears one
+``StepEvent`` per node and change, on the scheduler's thread (a retry's, on the worker's).
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ from modreg.engine.results import ensure_local
 from modreg.engine.sources import SourceCache
 from modreg.engine.state import CacheEntry, StepHistory
 from modreg.engine.step_cache import StepCache
-from modreg.engine.workspace import RunOptions, Workspace
+from modreg.engine.workspace import RunOptions, StepEvent, Workspace
 from modreg.registry.schemas import OutputRef, StepStatus
 
 WAIT_SECONDS = 0.25
@@ -96,6 +98,7 @@ class NodeState:
     reused_from: str | None = None
     explain: str | None = None
     error: str | None = None
+    warnings: list[str] = field(default_factory=list)  # e.g. unreadable $MODREG_METRICS
     exit_code: int | None = None
     log_path: Path | None = None
     started_at: datetime | None = None
@@ -138,15 +141,17 @@ class Scheduler:
             environments,
         )
         self.interrupted = False
+        self.prefetched: set[str] = set()
+        self.upstream_steps = upstream_steps(plan)
 
     # --- the loop -----------------------------------------------------------------------
 
     def run(self) -> None:
-        jobs = self.options.jobs or self.ws.executor.jobs
-        pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="modreg-step")
+        jobs = max(1, self.options.jobs or self.ws.executor.jobs)
+        pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="modreg-step")
         running: dict[Future[_Outcome], str] = {}
         try:
-            self._loop(pool, running)
+            self._loop(pool, running, jobs)
         except KeyboardInterrupt:
             self.interrupted = True
             self._cancel(pool, running)
@@ -154,13 +159,18 @@ class Scheduler:
             pool.shutdown(wait=True, cancel_futures=True)
         self._share_unshared()
 
-    def _loop(self, pool: ThreadPoolExecutor, running: dict[Future[_Outcome], str]) -> None:
+    def _loop(
+        self, pool: ThreadPoolExecutor, running: dict[Future[_Outcome], str], jobs: int
+    ) -> None:
+        """Hand the pool no more nodes than it has workers: a node is ``running`` only while
+        a worker has it, so progress never shows more steps running than there are."""
         while True:
             self._advance()
             ready = [k for k, s in self.states.items() if s.status == NodeStatus.ready]
-            self._prefetch(ready)
-            for key in ready:
-                self._set(key, NodeStatus.running)
+            self._prefetch([key for key in ready if key not in self.prefetched])
+            for key in ready[: jobs - len(running)]:
+                self.states[key].status = NodeStatus.running
+                self._notify_running(self.plan.nodes[key], "")
                 running[pool.submit(self._work, key)] = key
             if not running:
                 return
@@ -175,7 +185,8 @@ class Scheduler:
                 self._complete(key, outcome)
 
     def _prefetch(self, keys: list[str]) -> None:
-        """Pull the sources of the steps about to run, several at once."""
+        """Pull the sources of the steps about to run, several at once, each node once."""
+        self.prefetched.update(keys)
         wanted = [(self.plan.nodes[k].module.sha256, self.plan.nodes[k].label) for k in keys]
         with contextlib.suppress(Exception):  # a missing source fails its step, with the reason
             self.context.sources.ensure_many(wanted)
@@ -334,13 +345,13 @@ class Scheduler:
         job.log_path.write_bytes(b"")
         environments = self.context.environments
         if job.environment and environments and not environments.ready(job.environment):
-            self._notify(node.key, "building environment")  # a TTY shows it meanwhile
+            self._notify_running(node, "building environment")  # a TTY shows it meanwhile
         result = JobResult(exit_code=None, error="not run")
         for attempt in range(node.retries + 1):
             if attempt:
                 with open(job.log_path, "a", encoding="utf-8") as log:
                     log.write(f"\n[modreg] attempt {attempt + 1} of {node.retries + 1}\n")
-                self._notify(node.key, f"retry {attempt}/{node.retries}")
+                self._notify_running(node, f"retry {attempt}/{node.retries}")
             try:
                 result = self.ws.executor.run(job, self.context)
             except BlobError:
@@ -427,7 +438,9 @@ class Scheduler:
         state.started_at, state.ended_at = result.started_at, result.ended_at
         if result.ok:
             state.status, state.outputs = NodeStatus.executed, result.outputs
-            state.metrics = result.metrics
+            state.metrics, state.warnings = result.metrics, list(result.warnings)
+            label = self.plan.nodes[key].label
+            self.warnings += [f"step {label!r}: {warning}" for warning in result.warnings]
             self._remember_history(key)
         else:
             state.status = NodeStatus.cancelled if result.cancelled else NodeStatus.failed
@@ -444,17 +457,51 @@ class Scheduler:
             if self.ws.state.last_step(pipeline, use.step) != entry:
                 self.ws.state.record_step(pipeline, use.step, entry)
 
-    def _set(self, key: str, status: NodeStatus) -> None:
-        self.states[key].status = status
-        self._notify(key)
+    def _notify_running(self, node: StepNode, detail: str) -> None:
+        """``node`` went to a worker, or (from that worker's thread, which must not read the
+        node's state) starts another attempt."""
+        if self.ws.observer is not None:
+            status, choices = StepStatus.running, self._choices(node)
+            event = StepEvent(step=node.label, variant=choices, status=status, detail=detail)
+            self.ws.observer.step_changed(event)
 
-    def _notify(self, key: str, detail: str = "") -> None:
-        observer = self.ws.observer
-        if observer is not None:
-            node = self.plan.nodes[key]
-            for use in node.users:
-                status = self.states[key].status.step_status
-                observer.step_changed(self._label(use.run, use.step), status, detail)
+    def _notify(self, key: str) -> None:
+        """Tell the observer where node ``key`` is now (on the scheduler's thread)."""
+        if self.ws.observer is None:
+            return
+        node, state = self.plan.nodes[key], self.states[key]
+        seconds = None
+        if state.started_at is not None and state.ended_at is not None:
+            seconds = (state.ended_at - state.started_at).total_seconds()
+        event = StepEvent(
+            step=node.label,
+            variant=self._choices(node),
+            status=state.status.step_status,
+            detail=state.error or "",
+            seconds=seconds,
+            reused_from=state.reused_from,
+        )
+        self.ws.observer.step_changed(event)
 
-    def _label(self, run: int, step: str) -> str:
-        return step if len(self.plan.runs) == 1 else f"{step} [{run + 1}]"
+    def _choices(self, node: StepNode) -> dict[str, Any]:
+        """What sets ``node`` apart in a sweep: the variant axes of its own step and of the
+        steps it reads from, where every run using it made the same choice."""
+        variants = [self.plan.runs[run].variant for run in sorted({u.run for u in node.users})]
+        steps = self.upstream_steps[node.key]
+        return {
+            axis: value
+            for axis, value in variants[0].items()
+            if axis.partition(".")[0] in steps
+            and all(variant.get(axis) == value for variant in variants[1:])
+        }
+
+
+def upstream_steps(plan: Plan) -> dict[str, frozenset[str]]:
+    """For each node: the names of its step and of every step it reads from, transitively."""
+    found: dict[str, frozenset[str]] = {}
+    for key, node in plan.nodes.items():  # topological: a node's deps come before it
+        names = {use.step for use in node.users}
+        for dep in node.deps:
+            names |= found[dep]
+        found[key] = frozenset(names)
+    return found

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from modreg.engine.environments import Interpreter
 from modreg.engine.executors.base import Executor
@@ -19,14 +19,32 @@ from modreg.engine.store import ArtifactStore
 from modreg.registry.schemas import StepStatus
 
 
-class RunObserver(Protocol):
-    """Told about every step status change (live progress).
+@dataclass(frozen=True, kw_only=True)
+class StepEvent:
+    """One step instance changed status: what live progress shows, as it happens.
 
-    ``status`` is ``running``, ``executed``, ``reused``, ``failed``, ``skipped`` or
-    ``cancelled``; a ``StepStatus`` is a ``str`` too, so an observer may take it as one.
+    A step instance may serve several runs of a sweep (the plan deduplicates them); it is
+    told once, and ``variant`` holds the choices that set it apart: the axes of its step and
+    of the steps it reads from, where those runs agree — so a step no axis touches reads as
+    just its name. ``status`` is ``running``
+    (its process really started: a step waiting for a worker is not running), then
+    ``executed``, ``reused``, ``failed``, ``skipped`` or ``cancelled``. ``seconds`` is how long
+    an executed or failed step ran; ``detail`` says why a step failed or was skipped, or
+    which attempt a retry is; ``reused_from`` is the run whose result a reused step took.
     """
 
-    def step_changed(self, label: str, status: StepStatus, detail: str = "") -> None: ...
+    step: str
+    variant: dict[str, Any] = field(default_factory=dict)
+    status: StepStatus
+    detail: str = ""
+    seconds: float | None = None
+    reused_from: str | None = None
+
+
+class RunObserver(Protocol):
+    """Told about every step status change (live progress), from the engine's threads."""
+
+    def step_changed(self, event: StepEvent) -> None: ...
 
 
 @dataclass(kw_only=True)

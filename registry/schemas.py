@@ -532,12 +532,14 @@ class StepRunRecord(Wire):
     module: str
     version: str
     fingerprint: str | None = Field(default=None, max_length=FINGERPRINT_TEXT)
+    params: dict[str, Any] = Field(default_factory=dict)  # as run: the module's defaults filled in
     reused_from: str | None = None  # the run id whose result was reused
     outputs: dict[str, OutputRef] = Field(default_factory=dict)
     metrics: dict[str, Any] = Field(default_factory=dict)
     log_digest: str | None = None  # the step's log, as a blob
     exit_code: int | None = None
     error: str | None = None
+    warnings: list[str] = Field(default_factory=list, max_length=100)  # it succeeded, but…
     explain: str | None = None  # why it executed: no earlier result / what changed
     started_at: datetime | None = None
     ended_at: datetime | None = None

@@ -2,8 +2,10 @@
 
 Errors are handled in one place, ``ModregGroup.invoke``: any ``ModregError`` (or OS error)
 raised by a command becomes one ``error: …`` line on stderr and exit status 1; click's usage
-errors exit 2; a traceback is shown only with ``--debug``. Only click is imported at start-up:
-each command imports what it needs when it runs, so ``modreg --help`` stays fast.
+errors exit 2; a traceback is shown only with ``--debug``. Output whose reader went away
+(``modreg runs list | head``) is no error: click's ``main`` ends such a command quietly.
+Only click is imported at start-up: each command imports what it needs when it runs, so
+``modreg --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ class ModregGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except BrokenPipeError:
+            raise  # the reader went away (`| head`): click's main ends quietly, no error line
         except (ModregError, OSError) as exc:
             app = ctx.find_object(App)
             if app is not None and app.debug:

@@ -19,16 +19,15 @@ import click
 from modreg.client.cli.assignments import parse_sets, parse_vary
 from modreg.client.cli.context import App, json_option, pass_app
 from modreg.client.cli.outdated import note_upgradable, outdated_command
-from modreg.client.cli.runs import print_run_summary, runs_group
+from modreg.client.cli.runs import print_run_summary, print_sweep_summary, runs_group
 from modreg.client.config import engine_state_dir
-from modreg.client.output import emit, print_json, print_message, print_table, print_warning
+from modreg.client.output import emit, print_json, print_table, print_warning
 
 if TYPE_CHECKING:
     from modreg.engine import RunResult, SweepResult, Workspace
     from modreg.engine.environments import Interpreter
 
 EXIT_INTERRUPTED = 130
-COUNTED = ("executed", "reused", "failed", "skipped")
 PIPELINE_ARG = click.argument(
     "pipeline", type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
@@ -154,28 +153,6 @@ def lock_command(app: App, pipeline: Path, upgrade: str | None, as_json: bool) -
 # --- run ----------------------------------------------------------------------------------
 
 
-def _sweep_summary(outcome: SweepResult, explain: bool) -> None:
-    """One row per variant: its choices and how many of its steps executed or were reused."""
-    axes = list(dict.fromkeys(axis for run in outcome.runs for axis in run.variant))
-    rows = []
-    for run in outcome.runs:
-        counts = [sum(s.status == kind for s in run.steps.values()) for kind in COUNTED]
-        rows.append([run.run_id, run.status, *(run.variant.get(a) for a in axes), *counts])
-    title = f"sweep {outcome.sweep_id}: {outcome.status} ({len(outcome.runs)} runs)"
-    print_table(["run", "status", *axes, *COUNTED], rows, title=title)
-    executed = {
-        s.fingerprint for run in outcome.runs for s in run.steps.values() if s.status == "executed"
-    }
-    print_message(f"{len(executed)} distinct steps executed; the rest were reused")
-    if explain:
-        for run in outcome.runs:
-            for name, step in run.steps.items():
-                if step.status == "executed" and step.explain:
-                    print_message(f"  {run.run_id} {name}: executed because {step.explain}")
-    if outcome.sweep_id:
-        print_message(f"compare the variants: modreg runs compare {outcome.sweep_id} --sort METRIC")
-
-
 def _print_failures(runs: list[RunResult]) -> None:
     """Each distinct failure once, with the runs it failed."""
     failed: dict[str, list[str]] = {}
@@ -198,7 +175,7 @@ def _report(outcome: RunResult | SweepResult, as_json: bool, explain: bool) -> i
     elif isinstance(outcome, RunResult):
         print_run_summary(outcome, explain)
     else:
-        _sweep_summary(outcome, explain)
+        print_sweep_summary(outcome, explain)
     _print_failures(runs)
     statuses = {run.status for run in runs}
     if "cancelled" in statuses:
@@ -282,11 +259,13 @@ def run_command(
 
 
 def _live(title: str, as_json: bool) -> Any:
-    if as_json or not sys.stderr.isatty():
-        return None
-    from modreg.client.progress import LiveProgress
+    """Progress on stderr: a live table on a terminal (not under ``--json``), else a line
+    per step event, so a pipe, ``tee`` or a CI log shows the run as it goes."""
+    from modreg.client.progress import LineProgress, LiveProgress
 
-    return LiveProgress(title)
+    if not sys.stderr.isatty():
+        return LineProgress()
+    return None if as_json else LiveProgress(title)
 
 
 def _null() -> Any:

@@ -21,32 +21,43 @@ from modreg.client.cli.context import App, json_option, pass_app
 from modreg.client.config import engine_state_dir
 from modreg.client.errors import RunLookupError
 from modreg.client.output import (
+    cell,
     emit,
     print_csv,
     print_json,
     print_message,
     print_table,
     print_warning,
+    variant_label,
 )
+from modreg.client.progress import seconds_text
 
 if TYPE_CHECKING:
     from modreg.client.compare import Comparison
     from modreg.client.http import RegistryClient
     from modreg.client.run_records import RunRecords
-    from modreg.engine import RunResult
+    from modreg.engine import RunResult, SweepResult
+    from modreg.registry.schemas import StepRunRecord
 
 T = TypeVar("T")
 
 
-def print_run_summary(result: RunResult, explain: bool) -> None:
-    """One run's steps as a table (and, with ``explain``, why each executed step ran)."""
+COUNTED = ("executed", "reused", "failed", "skipped")
+
+
+def print_run_summary(result: RunResult, explain: bool, details: bool = False) -> None:
+    """One run's steps as a table: what each ran with, how long, what it measured, where a
+    reused one came from; with ``explain``, why each executed step ran; with ``details``,
+    each failed step's error and the command that prints its log, and each warning."""
     rows = [
         (
             name,
             step.status,
             f"{step.module}@{step.version}",
-            (step.fingerprint or "")[:12],
-            step.reused_from or "",
+            seconds_text(step.seconds) if step.seconds is not None else None,
+            _pairs(step.params),
+            _pairs(step.metrics),
+            step.reused_from,
         )
         for name, step in result.steps.items()
     ]
@@ -54,12 +65,53 @@ def print_run_summary(result: RunResult, explain: bool) -> None:
     if result.local:
         title += " (local: not in the registry)"
     if result.variant:
-        title += "  " + _variant_text(result.variant)
-    print_table(["step", "status", "module", "fingerprint", "reused from"], rows, title=title)
+        title += "  " + variant_label(result.variant)
+    columns = ["step", "status", "module", "took", "params", "metrics", "reused from"]
+    print_table(columns, rows, title=title)
     if explain:
         for name, step in result.steps.items():
             if step.status == "executed" and step.explain:
                 print_message(f"  {name}: executed because {step.explain}")
+    if details:
+        _print_step_details(result)
+
+
+def _print_step_details(result: RunResult) -> None:
+    """What a failed or cancelled step said and how to read its log; each step's warnings."""
+    for name, step in result.steps.items():
+        if step.status in ("failed", "cancelled"):
+            print_message(f"step {name!r} {step.status}: {step.error or step.status}")
+            if step.has_log:
+                print_message(f"  its log: {result.logs_command(name)}")
+        for warning in step.warnings:
+            print_message(f"step {name!r}: warning: {warning}")
+
+
+def _pairs(values: Mapping[str, Any]) -> str | None:
+    """``lr=0.1, epochs=3``; None (a dash) when there are none."""
+    return ", ".join(f"{key}={cell(value)}" for key, value in values.items()) or None
+
+
+def print_sweep_summary(outcome: SweepResult, explain: bool) -> None:
+    """One row per variant: its choices and how many of its steps executed or were reused."""
+    axes = list(dict.fromkeys(axis for run in outcome.runs for axis in run.variant))
+    rows = []
+    for run in outcome.runs:
+        counts = [sum(s.status == kind for s in run.steps.values()) for kind in COUNTED]
+        rows.append([run.run_id, run.status, *(run.variant.get(a) for a in axes), *counts])
+    title = f"sweep {outcome.sweep_id}: {outcome.status} ({len(outcome.runs)} runs)"
+    print_table(["run", "status", *axes, *COUNTED], rows, title=title)
+    executed = {
+        s.fingerprint for run in outcome.runs for s in run.steps.values() if s.status == "executed"
+    }
+    print_message(f"{len(executed)} distinct steps executed; the rest were reused")
+    if explain:
+        for run in outcome.runs:
+            for name, step in run.steps.items():
+                if step.status == "executed" and step.explain:
+                    print_message(f"  {run.run_id} {name}: executed because {step.explain}")
+    if outcome.sweep_id:
+        print_message(f"compare the variants: modreg runs compare {outcome.sweep_id} --sort METRIC")
 
 
 @click.group("runs")
@@ -165,10 +217,6 @@ def _print_run_list(data: list[dict[str, Any]]) -> None:
         print_table(["run", "status", *local, *axes, "created"], rows, title=title)
 
 
-def _variant_text(variant: dict[str, Any]) -> str:
-    return ", ".join(f"{axis}={value}" for axis, value in variant.items())
-
-
 def _step_of(run_id: str, steps: Mapping[str, T], step: str) -> T:
     """The run's step named ``step``; RunLookupError lists the steps it has."""
     if step not in steps:
@@ -204,18 +252,40 @@ def _get_run(app: App, run_id: str) -> RunResult:
 
 
 @runs_group.command("show")
-@click.argument("run_id", metavar="RUN")
+@click.argument("run_id", metavar="RUN|SWEEP")
 @json_option
 @pass_app
 def runs_show(app: App, run_id: str, as_json: bool) -> None:
-    """Show a run: each step's status, version, fingerprint and metrics.
+    """Show a run: each step's status, version, params, duration, metrics, where a reused
+    step came from, and a failed step's error and log command. A sweep id shows the sweep.
 
     \b
     Example:
         modreg runs show r-0123456789ab --json
+        modreg runs show s-0123456789ab
     """
+    from modreg.client.run_records import is_sweep_id
+
+    if is_sweep_id(run_id):
+        sweep = _get_sweep(app, run_id)
+        emit(sweep.to_json(), as_json, lambda: print_sweep_summary(sweep, explain=False))
+        return
     result = _get_run(app, run_id)
-    emit(result.to_json(), as_json, lambda: print_run_summary(result, explain=True))
+    emit(result.to_json(), as_json, lambda: print_run_summary(result, explain=True, details=True))
+
+
+def _get_sweep(app: App, sweep_id: str) -> SweepResult:
+    from modreg.client.run_records import is_local
+    from modreg.engine import LocalArtifactStore, RunResult, StateDir, SweepResult
+    from modreg.engine.results import sweep_status
+
+    records = _records(app).sweep(sweep_id)
+    if not records:
+        raise RunLookupError(f"sweep {sweep_id} has no runs")
+    registry = _client_if_configured(app) if is_local(records[0]) else app.client
+    store = LocalArtifactStore(StateDir(engine_state_dir()).store)
+    runs = [RunResult.from_public(record, store, registry) for record in records]
+    return SweepResult(sweep_id, sweep_status(runs), runs)
 
 
 @runs_group.command("logs")
@@ -240,11 +310,21 @@ def runs_logs(app: App, run_id: str, step: str) -> None:
         sys.stdout.write(Path(local_log).read_text(encoding="utf-8", errors="replace"))
         return
     if not record.log_digest:
-        raise RunLookupError(f"step {step!r} of run {run_id} has no log (it was {record.status})")
+        raise RunLookupError(_no_log(run_id, step, record))
     with tempfile.TemporaryDirectory() as temp:
         path = Path(temp) / "log"
         app.client.get_blob(record.log_digest, path)
         sys.stdout.write(path.read_text(encoding="utf-8", errors="replace"))
+
+
+def _no_log(run_id: str, step: str, record: StepRunRecord) -> str:
+    """Why a step has no log here, and where a reused step's log is."""
+    from modreg.engine.results import logs_command
+
+    if record.status == "reused" and record.reused_from:
+        source = logs_command(record.reused_from, step)
+        return f"step {step!r} of run {run_id} was reused from run {record.reused_from}: {source}"
+    return f"step {step!r} of run {run_id} has no log (it was {record.status})"
 
 
 dest_option = click.option(

@@ -60,6 +60,7 @@ class JobResult:
     outputs: dict[str, OutputRef] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    warnings: list[str] = field(default_factory=list)  # the run shows them; success all the same
     log_path: Path | None = None
     timed_out: bool = False
     cancelled: bool = False

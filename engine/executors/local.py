@@ -114,10 +114,12 @@ class LocalExecutor(Executor):
         except ValueError as exc:
             return JobResult(exit_code=0, error=str(exc))
         metrics, warning = read_metrics(metrics_path)
-        if warning and job.log_path is not None:
+        if warning is None:
+            return JobResult(exit_code=0, outputs=refs, metrics=metrics)
+        if job.log_path is not None:
             with open(job.log_path, "a", encoding="utf-8") as log:
                 log.write(f"[modreg] {warning}\n")
-        return JobResult(exit_code=0, outputs=refs, metrics=metrics)
+        return JobResult(exit_code=0, outputs=refs, metrics=metrics, warnings=[warning])
 
     def _spawn(
         self,

@@ -34,6 +34,7 @@ from modreg.engine import (
     Pipeline,
     RunOptions,
     StateDir,
+    StepEvent,
     Workspace,
     run_pipeline,
 )
@@ -399,8 +400,8 @@ class _Recorder:
     def __init__(self) -> None:
         self.changes: list[tuple[str, str, str]] = []
 
-    def step_changed(self, label: str, status: str, detail: str = "") -> None:
-        self.changes.append((label, str(status), detail))
+    def step_changed(self, event: StepEvent) -> None:
+        self.changes.append((event.step, str(event.status), event.detail))
 
 
 def test_a_run_tells_its_observer_while_an_environment_builds(

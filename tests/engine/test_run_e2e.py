@@ -133,8 +133,8 @@ def test_failing_step_skips_dependents_and_lets_others_finish(env: EngineEnv) ->
     body = json.loads(result.stdout)
     assert body["status"] == "failed"
     assert statuses(body) == {"a": "executed", "b": "failed", "c": "skipped", "d": "executed"}
-    log = env.state() / "logs" / body["run"] / "b.log"
-    assert f"step 'b' exited with code 3 (full log: {log})" in result.stderr
+    full_log = f"modreg runs logs {body['run']} b"
+    assert f"step 'b' exited with code 3 (full log: {full_log})" in result.stderr
     assert "| boom: bad data" in result.stderr
     logs = env.run("runs", "logs", body["run"], "b")
     assert "boom: bad data" in logs.stdout
