@@ -8,12 +8,19 @@ The API level is an integer that grows only when the wire contract changes in a 
 older peer cannot live with: a field removed or renamed, a meaning changed, a new field an
 older client must not ignore. Adding an answer field or an enum value does not raise it:
 clients read answers leniently (``schemas.Wire.from_answer``). Each release speaks
-``API_LEVEL`` and still works with peers back to ``OLDEST_API_LEVEL``, so:
+``API_LEVEL``, so:
 
-- a registry refuses a client whose level is below its ``OLDEST_API_LEVEL``
+- a registry refuses a client whose level is below ``OLDEST_CLIENT_LEVEL``
   (``ClientTooOldError``, a 400 problem: upgrade the client);
-- a client refuses a registry whose level is below its ``OLDEST_API_LEVEL``
+- a client refuses a registry whose level is below ``OLDEST_REGISTRY_LEVEL``
   (``RegistryTooOldError`` on the client's side: upgrade the registry).
+
+Level 2 brought module environments: a version's environment lock (a field a level-1 engine
+would ignore, running the module in the wrong interpreter) and step records that carry their
+params and warnings (fields a level-1 registry refuses). So a level-2 client needs a level-2
+registry, while a level-2 registry still serves level-1 clients everything but the modules
+they would run wrongly: resolving a version with an environment is an error for them
+(``ENVIRONMENT_LEVEL``, ``api/modules.py``).
 
 A request without the header (curl, a browser, a health probe) is served. Peers older than
 this check send no level: clients then sent ``User-Agent: modreg-client``, and both sides
@@ -27,13 +34,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 VERSION = "0.1.0"  # the package's version: pyproject.toml reads it from here
-API_LEVEL = 1
-OLDEST_API_LEVEL = 1
+API_LEVEL = 2
+OLDEST_CLIENT_LEVEL = 1  # the clients a registry serves
+OLDEST_REGISTRY_LEVEL = 2  # the registries a client uses
+ENVIRONMENT_LEVEL = 2  # the clients that run a module in its environment
 
 VERSION_HEADER = "Modreg-Version"
 API_LEVEL_HEADER = "Modreg-Api-Level"
 LEGACY_USER_AGENT = "modreg-client"  # what clients older than this check sent
 LEGACY_API_LEVEL = 1
+UPGRADE_CLIENT = "upgrade the modreg client (pip install -U modreg)"
 
 
 def request_headers() -> dict[str, str]:
@@ -64,18 +74,24 @@ def client_refusal(headers: Mapping[str, str]) -> str | None:
     ``headers`` are case-insensitive (starlette's or httpx's); a malformed level raises
     ValueError.
     """
-    raw = headers.get(API_LEVEL_HEADER.lower())
-    if raw is None and headers.get("user-agent") != LEGACY_USER_AGENT:
-        return None  # not a modreg client: curl, a browser, a probe
-    level = LEGACY_API_LEVEL if raw is None else parse_level(raw)
-    if level >= OLDEST_API_LEVEL:
+    level = client_level(headers)
+    if level is None or level >= OLDEST_CLIENT_LEVEL:
         return None
     client = headers.get(VERSION_HEADER.lower()) or "of an older release"
     return (
         f"this registry runs modreg {VERSION} and serves clients of API level "
-        f"{OLDEST_API_LEVEL} and newer; this client, modreg {client}, speaks level {level}: "
-        "upgrade the modreg client (pip install -U modreg)"
+        f"{OLDEST_CLIENT_LEVEL} and newer; this client, modreg {client}, speaks level {level}: "
+        f"{UPGRADE_CLIENT}"
     )
+
+
+def client_level(headers: Mapping[str, str]) -> int | None:
+    """The API level of the modreg client that sent ``headers``; None for another client
+    (curl, a browser, a probe). A malformed level raises ValueError."""
+    raw = headers.get(API_LEVEL_HEADER.lower())
+    if raw is None and headers.get("user-agent") != LEGACY_USER_AGENT:
+        return None
+    return LEGACY_API_LEVEL if raw is None else parse_level(raw)
 
 
 def registry_refusal(headers: Mapping[str, str], url: str) -> str | None:
@@ -89,11 +105,11 @@ def registry_refusal(headers: Mapping[str, str], url: str) -> str | None:
         level = LEGACY_API_LEVEL if raw is None else parse_level(raw)
     except ValueError:
         return None
-    if level >= OLDEST_API_LEVEL:
+    if level >= OLDEST_REGISTRY_LEVEL:
         return None
     registry = headers.get(VERSION_HEADER.lower()) or "of an older release"
     return (
         f"the registry at {url} runs modreg {registry} (API level {level}); this client, "
-        f"modreg {VERSION}, needs API level {OLDEST_API_LEVEL} or newer: "
+        f"modreg {VERSION}, needs API level {OLDEST_REGISTRY_LEVEL} or newer: "
         "upgrade the registry server"
     )

@@ -5,12 +5,12 @@ from __future__ import annotations
 from contextlib import ExitStack
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
 from starlette.background import BackgroundTask
 
-from modreg.registry import modules
+from modreg.registry import compatibility, modules
 from modreg.registry.api.deps import (
     IdentityDep,
     ModuleReachDep,
@@ -20,12 +20,13 @@ from modreg.registry.api.deps import (
     StoreDep,
 )
 from modreg.registry.api.problems import GUARDED, problems
-from modreg.registry.errors import UnknownBlobError
+from modreg.registry.errors import ClientTooOldError, UnknownBlobError
 from modreg.registry.schemas import (
     OFFSET_MAX,
     DefaultVersion,
     ModulePublic,
     PublishResult,
+    Resolution,
     ResolveRequest,
     ResolveResponse,
     StatusChange,
@@ -151,6 +152,24 @@ def download_archive(
 
 
 @router.post("/resolve", response_model=ResolveResponse, responses=problems(*GUARDED))
-def resolve(body: ResolveRequest, session: SessionDep, reach: ModuleReachDep) -> Response:
+def resolve(
+    body: ResolveRequest, session: SessionDep, reach: ModuleReachDep, request: Request
+) -> Response:
     results = modules.resolve(session, body.refs, reach)
+    level = compatibility.client_level(request.headers)  # well-formed: the middleware checked
+    if level is not None and level < compatibility.ENVIRONMENT_LEVEL:
+        results = [_without_environment(result, level) for result in results]
     return _json(ResolveResponse(results=results))
+
+
+def _without_environment(result: Resolution, level: int) -> Resolution:
+    """``result`` for a client that would ignore a version's environment and run the module
+    in its own interpreter: an error when the version has one."""
+    version = result.version
+    if version is None or version.environment is None:
+        return result
+    error = ClientTooOldError(
+        f"{version.module}@{version.version} runs in its own environment, which clients of "
+        f"API level {level} ignore: {compatibility.UPGRADE_CLIENT}"
+    )
+    return result.model_copy(update={"version": None, "error": error.to_problem()})

@@ -23,6 +23,7 @@ import pytest
 from pydantic import TypeAdapter
 
 from modreg.client import RegistryClient
+from modreg.registry.compatibility import API_LEVEL
 from modreg.registry.schemas import (
     CacheLookupResult,
     Health,
@@ -128,7 +129,8 @@ def _without_added(value: Any) -> Any:
 
 def _replaying(answers: dict[str, Any]) -> RegistryClient:
     def answer(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, json=answers[_key(request.method, request.url.path)])
+        body = answers[_key(request.method, request.url.path)]
+        return httpx.Response(200, json=body, headers={"Modreg-Api-Level": str(API_LEVEL)})
 
     return RegistryClient("http://registry.test", "t", transport=httpx.MockTransport(answer))
 
@@ -189,6 +191,7 @@ class CannedRegistry:
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
+                self.send_header("Modreg-Api-Level", str(API_LEVEL))
                 self.end_headers()
                 self.wfile.write(body)
 

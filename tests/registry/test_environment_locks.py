@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from registry_data import Api, env_lock, module_archive, publish_body
 
+from modreg.registry import compatibility
 from modreg.registry.environment_lock import lowest_python, parse_lock
 from modreg.registry.errors import ManifestError
 from modreg.registry.manifest import parse_manifest
@@ -192,3 +193,23 @@ def test_an_environment_lock_is_a_gc_root(api: Api) -> None:
     assert report["blobs"] == []
     found = api.client.get(f"/api/v1/blobs/{version['environment']['sha256']}")
     assert found.status_code == 200 and found.text == lock
+
+
+def test_a_level_1_client_cannot_resolve_a_module_with_an_environment(api: Any) -> None:
+    environment = {"requirements": ["six==1.16.0"]}
+    sha = api.put_blob(module_archive("1.1.0", environment=environment))
+    body = publish_body(sha, "1.1.0", environment=environment)
+    body["environment_sha256"] = api.put_blob(env_lock("six==1.16.0").encode())
+    assert api.publish_version(body).status_code == 201
+    api.publish_version(publish_body(api.put_blob(module_archive("1.0.0")), "1.0.0"))
+    refs = {"refs": ["vision/prep@1.0.0", "vision/prep@1.1.0"]}
+    old, new = ({"Modreg-Api-Level": str(level)} for level in (1, compatibility.API_LEVEL))
+    plain, with_env = api.client.post("/api/v1/resolve", json=refs, headers=old).json()["results"]
+    assert plain["version"]["version"] == "1.0.0", "modules without one still resolve"
+    assert with_env["version"] is None and with_env["error"]["type"] == "client-too-old"
+    assert with_env["error"]["detail"] == (
+        "vision/prep@1.1.0 runs in its own environment, which clients of API level 1 ignore: "
+        "upgrade the modreg client (pip install -U modreg)"
+    )
+    results = api.client.post("/api/v1/resolve", json=refs, headers=new).json()["results"]
+    assert [r["version"]["version"] for r in results] == ["1.0.0", "1.1.0"]
