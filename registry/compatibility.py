@@ -24,9 +24,10 @@ they would run wrongly: resolving a version with an environment is an error for 
 
 A request without the header (curl, a browser, a health probe) is served. Peers older than
 this check send no level: clients then sent ``User-Agent: modreg-client``, and both sides
-spoke what is now level 1, so a missing header counts as level 1 from a modreg client or
-registry. Only this module reads the headers; it imports nothing heavy, since the CLI
-loads it on every command that talks to a registry.
+spoke what is now level 1, so a missing header counts as level 1 from a modreg client; an
+answer without one (a proxy's, or such a registry's) is judged by its body. Only this module
+reads the headers; it imports nothing heavy, since the CLI loads it on every command that
+talks to a registry.
 """
 
 from __future__ import annotations
@@ -97,12 +98,14 @@ def client_level(headers: Mapping[str, str]) -> int | None:
 def registry_refusal(headers: Mapping[str, str], url: str) -> str | None:
     """Why this client cannot use the registry at ``url`` that answered with ``headers``.
 
-    None when it can, and when the level is not a number (a proxy's answer is judged by
-    its body, not here).
+    None when it can, and when the level is missing or not a number (a proxy's answer, or a
+    registry from before the check, is judged by its body, not here).
     """
     raw = headers.get(API_LEVEL_HEADER.lower())
+    if raw is None:  # a proxy's answer, or a registry from before the check: the body says
+        return None
     try:
-        level = LEGACY_API_LEVEL if raw is None else parse_level(raw)
+        level = parse_level(raw)
     except ValueError:
         return None
     if level >= OLDEST_REGISTRY_LEVEL:
