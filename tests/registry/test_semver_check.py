@@ -49,22 +49,46 @@ def manifest(version: str = "1.2.0", python: str | None = None, **changes: Any) 
         ({"outputs": {"dataset": None}}, "output 'dataset' removed (breaking)"),
         ({"params": {"size": None}}, "param 'size' removed (breaking)"),
         ({"inputs": {"raw": {"type": "file"}}}, "input 'raw' type changed dir -> file (breaking)"),
-        ({"outputs": {"dataset": {"type": "file"}}}, "output 'dataset' type changed dir -> file (breaking)"),
-        ({"params": {"size": {"type": "float", "default": 8}}}, "param 'size' type changed int -> float (breaking)"),
+        (
+            {"outputs": {"dataset": {"type": "file"}}},
+            "output 'dataset' type changed dir -> file (breaking)",
+        ),
+        (
+            {"params": {"size": {"type": "float", "default": 8}}},
+            "param 'size' type changed int -> float (breaking)",
+        ),
         ({"inputs": {"mask": {"type": "file"}}}, "input 'mask' made required (breaking)"),
-        ({"outputs": {"dataset": {"type": "dir", "optional": True}}}, "output 'dataset' made optional (breaking)"),
-        ({"params": {"size": {"type": "int", "required": True}}}, "param 'size' made required (breaking)"),
+        (
+            {"outputs": {"dataset": {"type": "dir", "optional": True}}},
+            "output 'dataset' made optional (breaking)",
+        ),
+        (
+            {"params": {"size": {"type": "int", "required": True}}},
+            "param 'size' made required (breaking)",
+        ),
         ({"inputs": {"extra": {"type": "file"}}}, "input 'extra' added as required (breaking)"),
-        ({"params": {"seed": {"type": "int", "required": True}}}, "param 'seed' added without a default (breaking)"),
+        (
+            {"params": {"seed": {"type": "int", "required": True}}},
+            "param 'seed' added without a default (breaking)",
+        ),
         ({"inputs": {"extra": {"type": "file", "optional": True}}}, "input 'extra' added (minor)"),
         ({"outputs": {"plot": {"type": "file"}}}, "output 'plot' added (minor)"),
         ({"params": {"seed": {"type": "int", "default": 0}}}, "param 'seed' added (minor)"),
-        ({"inputs": {"raw": {"type": "dir", "optional": True}}}, "input 'raw' made optional (minor)"),
+        (
+            {"inputs": {"raw": {"type": "dir", "optional": True}}},
+            "input 'raw' made optional (minor)",
+        ),
         ({"outputs": {"report": {"type": "file"}}}, "output 'report' made required (minor)"),
-        ({"params": {"mode": {"type": "str", "default": "fast"}}}, "param 'mode' given a default ('fast') (minor)"),
-        ({"params": {"size": {"type": "int", "default": 16}}}, "param 'size' default changed 8 -> 16 (behaviour change)"),
+        (
+            {"params": {"mode": {"type": "str", "default": "fast"}}},
+            "param 'mode' given a default ('fast') (minor)",
+        ),
+        (
+            {"params": {"size": {"type": "int", "default": 16}}},
+            "param 'size' default changed 8 -> 16 (behaviour change)",
+        ),
     ],
-)  # fmt: skip
+)
 def test_each_interface_change_is_classified(changes: dict[str, Any], line: str) -> None:
     assert [change.line() for change in classify(manifest(), manifest(**changes))] == [line]
 
