@@ -29,7 +29,8 @@ __all__ = ["cli", "main"]
 
 
 class ModregGroup(click.Group):
-    """A click group that turns modreg's errors into one line and exit status 1."""
+    """A click group that turns modreg's errors into one line and exit status 1 (an error
+    that lists several refusals, ``SemverError``, gets one line each)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -38,7 +39,8 @@ class ModregGroup(click.Group):
             app = ctx.find_object(App)
             if app is not None and app.debug:
                 traceback.print_exc()
-            click.echo(f"error: {_describe(exc)}", err=True)
+            for line in getattr(exc, "lines", None) or [_describe(exc)]:
+                click.echo(f"error: {line}", err=True)
             ctx.exit(1)
 
 
