@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from test_migrations import SECRETS, Old
-from test_migrations import old_registry as registry_0001  # noqa: F401 (the fixture old_registry)
+from test_migrations import old_registry as registry_0001  # noqa: F401 (a fixture)
 
 from modreg.registry.app import create_app
 from modreg.registry.blobs import LocalBlobStore
@@ -51,9 +51,9 @@ def _seed_runs(engine: sa.Engine) -> datetime:
 
 
 def test_0006_learns_dependents_from_recorded_runs(
-    old_registry: tuple[Settings, sa.Engine, Old],
+    registry_0001: tuple[Settings, sa.Engine, Old],  # noqa: F811 (the fixture)
 ) -> None:
-    settings, engine, _ = old_registry
+    settings, engine, _ = registry_0001
     upgrade(engine, "0004", blob_store=LocalBlobStore(settings.data_dir / "blobs"))
     now = _seed_runs(engine)
     prepare(settings, engine)
