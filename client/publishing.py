@@ -6,11 +6,13 @@ The steps, each of which can stop the publish with one clear error:
    placeholders are ``ManifestError`` lines naming the key);
 2. refuse a dirty module path, take HEAD's commit and the module path's tree;
 3. build the reproducible archive from that commit and hash it;
-4. ``PUT`` the archive as a blob (the server recomputes its sha256), then ``POST`` the version.
+4. check semver against the published versions (``evolution.verdict``), then ``PUT`` the
+   archive as a blob (the server recomputes its sha256), then ``POST`` the version.
 
 An identical replay (same version, commit and archive) is answered by the server as
 already done; it surfaces here as ``AlreadyPublishedError`` unless ``skip_existing``.
-A dry run stops after step 3 and touches no registry.
+A dry run stops after step 3 and sends nothing (the CLI's dry run reads the registry for the
+semver check, ``cli/evolution_commands.py``).
 """
 
 from __future__ import annotations
@@ -103,7 +105,11 @@ def plan_publish(folder: Path, workdir: Path) -> PublishPlan:
 def upload(
     client: RegistryClient, plan: PublishPlan, skip_existing: bool = False
 ) -> PublishOutcome:
-    """Send a planned publish: the archive blob, then the version record."""
+    """Send a planned publish: the archive blob, then the version record. An under-bumped
+    version is refused before anything is sent (the server checks again)."""
+    from modreg.client.evolution import refuse_underbumped, verdict
+
+    refuse_underbumped(verdict(client, plan.manifest))
     client.put_blob(plan.archive.sha256, plan.archive.path)
     result = client.publish_version(plan.manifest.name, plan.version_create())
     if not result.created and not skip_existing:

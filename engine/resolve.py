@@ -44,6 +44,15 @@ class Resolved:
     resolved: list[tuple[str, str]] = field(default_factory=list)
     changed: bool = False  # the lock must be (re)written
     refs: dict[Problem, tuple[str, str]] = field(default_factory=dict)  # problem -> (step, ref)
+    warned: set[str] = field(default_factory=set)  # what the registry warned of, said once
+
+    def warn(self, step: str, warnings: list[str]) -> None:
+        """The registry's warnings about a step's version, each said once per run: a
+        deprecated version that several steps (or variants) use warns at its first step."""
+        for warning in warnings:
+            if warning not in self.warned:
+                self.warned.add(warning)
+                self.warnings.append(f"step {step!r}: {warning}")
 
     def modules_for(self, pipeline: Pipeline) -> dict[str, LockedModule]:
         """The module of each step of one (variant) pipeline, for steps that resolved."""
@@ -139,7 +148,7 @@ def resolve_pipelines(
         result.lock.put(step, ref, LockedModule.from_version(answer.version))
         result.resolved.append((step, ref))
         result.changed = True
-        result.warnings += [f"step {step!r}: {warning}" for warning in answer.warnings]
+        result.warn(step, answer.warnings)
     return result
 
 
@@ -177,7 +186,8 @@ def _check_pins(
                 f"(archive {found.sha256[:12]}); check the lock, or `modreg lock --upgrade {step}`"
             )
         else:
-            result.warnings += [f"step {s!r}: {w}" for s, _ in users for w in answer.warnings]
+            for user, _ in users:
+                result.warn(user, answer.warnings)
             continue
         problem = needed[(step, ref)].problem(message, step, "uses")
         result.problems.append(problem)

@@ -16,6 +16,7 @@ import click
 
 from modreg.client.cli import (
     cache_commands,
+    evolution_commands,
     maintenance,
     module_commands,
     pipelines,
@@ -76,6 +77,7 @@ def cli(ctx: click.Context, registry: str | None, token: str | None, debug: bool
 
 registry_commands.register(cli)
 module_commands.register(cli)
+evolution_commands.register(cli)
 pipelines.register(cli)
 maintenance.register(cli)
 cache_commands.register(cli)

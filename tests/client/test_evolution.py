@@ -1,0 +1,201 @@
+"""Evolving modules through a real registry: semver refusals with their exact lines (from the
+client's check and from the server's, for a client that skips it), ``publish --dry-run``'s
+classification and impact, ``diff`` of real published versions, the privacy of
+``dependents``, and deprecation with a successor."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from factories import make_module_repo
+from registry_servers import create_team_tokens
+
+from modreg.client import RegistryClient, publish
+from modreg.client.publishing import plan_publish
+from modreg.engine.lock import Lock, LockedModule
+from modreg.registry.errors import PermissionDeniedError, SemverError
+from modreg.registry.schemas import RunCreate
+
+SIZE = {"size": {"type": "int", "default": 8}}
+WIDTH = {"width": {"type": "int", "default": 8}}
+
+
+def _publish(shared: Any, tmp_path: Path, name: str, version: str, **kwargs: Any) -> Path:
+    folder = make_module_repo(tmp_path, name=name, version=version, **kwargs)
+    with RegistryClient(shared.url, shared.publish) as client:
+        publish(client, folder)
+    return folder
+
+
+def test_an_under_bumped_version_is_refused_line_by_line(
+    shared: Any, tmp_path: Path, run: Any, module_name: str
+) -> None:
+    _publish(shared, tmp_path, module_name, "1.2.0", params=SIZE, inputs={"raw": "dir"})
+    folder = make_module_repo(
+        tmp_path, name=module_name, version="1.3.0", params=WIDTH, inputs={"raw": "file"}
+    )
+    result = run(*shared.options(), "publish", folder)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"error: {module_name} 1.3.0: input 'raw' type changed dir -> file (breaking): "
+        "publish as 2.0.0\n"
+        f"error: {module_name} 1.3.0: param 'size' removed (breaking): publish as 2.0.0\n"
+    )
+    with RegistryClient(shared.url, shared.read) as client:
+        assert [v.version for v in client.list_versions(module_name)] == ["1.2.0"]
+
+
+def test_the_server_refuses_a_client_that_skips_the_check(
+    shared: Any, tmp_path: Path, module_name: str
+) -> None:
+    _publish(shared, tmp_path, module_name, "0.4.0", params=SIZE)
+    folder = make_module_repo(tmp_path, name=module_name, version="0.4.1", params={})
+    plan = plan_publish(folder, tmp_path / "work")
+    with RegistryClient(shared.url, shared.publish) as client:
+        client.put_blob(plan.archive.sha256, plan.archive.path)
+        with pytest.raises(SemverError) as refused:  # the raw POST: no client-side check
+            client.publish_version(module_name, plan.version_create())
+        assert refused.value.lines == [
+            f"{module_name} 0.4.1: param 'size' removed (breaking): publish as 0.5.0"
+        ]
+        assert refused.value.extra["accepted"] == "0.5.0"
+        assert [v.version for v in client.list_versions(module_name)] == ["0.4.0"]
+
+
+def test_a_compatible_bump_and_a_backport_are_accepted(
+    shared: Any, tmp_path: Path, run: Any, module_name: str
+) -> None:
+    _publish(shared, tmp_path, module_name, "1.2.3", params=SIZE)
+    _publish(shared, tmp_path, module_name, "1.3.0", params={**SIZE, **WIDTH})
+    backport = make_module_repo(tmp_path, name=module_name, version="1.2.4", params=SIZE)
+    assert run(*shared.options(), "publish", backport).exit_code == 0
+    bad = make_module_repo(tmp_path, name=module_name, version="1.2.5", params={**SIZE, **WIDTH})
+    refused = run(*shared.options(), "publish", bad)
+    assert refused.stderr == (
+        f"error: {module_name} 1.2.5: param 'width' added (minor): publish as 1.3.0\n"
+    )
+
+
+def _record_run(
+    url: str, token: str, pipeline: str, step: str, ref: str, version: str, reader: str = ""
+) -> None:
+    """A run record as the engine sends it: its lock names the step's reference and the
+    version it resolved to (read with ``reader``'s token, else ``token``)."""
+    lock = Lock(pipeline)
+    with RegistryClient(url, reader or token) as client:
+        found = client.get_version(ref.partition("@")[0], version)
+    lock.put(step, ref, LockedModule.from_version(found))
+    with RegistryClient(url, token) as client:
+        client.create_run(RunCreate(pipeline=pipeline, lock=lock.to_dict()))
+
+
+def test_dry_run_classifies_and_lists_the_dependents_it_would_reach(
+    shared: Any, tmp_path: Path, run: Any, module_name: str
+) -> None:
+    _publish(shared, tmp_path, module_name, "1.2.0", params=SIZE)
+    _record_run(shared.url, shared.publish, "digits", "prep", f"{module_name}@^1.2", "1.2.0")
+    _record_run(shared.url, shared.publish, "pinned", "prep", f"{module_name}@1.2.0", "1.2.0")
+    folder = make_module_repo(tmp_path, name=module_name, version="1.3.0", params={})
+    result = run(*shared.options(), "publish", folder, "--dry-run", "--json")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["semver"] == {
+        "base": "1.2.0", "needs": "major", "makes": "minor", "ok": False, "accepted": "2.0.0",
+        "changes": [
+            {"change": "param 'size' removed", "class": "breaking", "needs": "major"},
+            {"change": "command changed", "class": "patch", "needs": "patch"},
+        ],
+    }  # fmt: skip
+    assert data["dependents"] == [
+        {"team": "vision", "pipeline": "digits", "step": "prep", "range": "^1.2",
+         "version": "1.2.0", "broken": True},
+    ]  # fmt: skip
+    text = run(*shared.options(), "publish", folder, "--dry-run")
+    assert f"refused: {module_name} 1.3.0: param 'size' removed (breaking): publish as 2.0.0\n" in (
+        text.stdout
+    )
+    assert (
+        "dependent: vision pipeline digits step prep (^1.2, now 1.2.0) would be broken\n"
+        in text.stdout
+    )
+    with RegistryClient(shared.url, shared.read) as client:
+        assert [v.version for v in client.list_versions(module_name)] == ["1.2.0"]
+
+
+def test_diff_of_two_published_versions(
+    shared: Any, tmp_path: Path, run: Any, module_name: str
+) -> None:
+    _publish(shared, tmp_path, module_name, "1.0.0", params=SIZE, files={"notes.txt": "a\nb\n"})
+    _publish(
+        shared, tmp_path, module_name, "2.0.0", params=WIDTH,
+        files={"notes.txt": "a\nc\n", "weights.bin": b"\x00\x01"},
+    )  # fmt: skip
+    result = run(*shared.options("read"), "diff", f"{module_name}@1.0.0", f"{module_name}@2.0.0")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(
+        run(
+            *shared.options("read"), "diff", f"{module_name}@1.0.0", f"{module_name}@2.0.0",
+            "--json",
+        ).stdout
+    )  # fmt: skip
+    assert data["needs"] == "major"
+    assert [c["change"] for c in data["interface"]] == [
+        "param 'size' removed",
+        "param 'width' added",
+        "command changed",
+    ]
+    assert data["files"]["binary"] == ["weights.bin"] and "notes.txt" in data["files"]["changed"]
+    assert "-b\n+c\n" in data["patch"] and "--- a/notes.txt\n+++ b/notes.txt\n" in data["patch"]
+    assert "param 'size' removed (breaking)" in result.stdout
+    assert "file binary: weights.bin" in result.stdout
+
+
+def test_dependents_are_private_to_the_teams_a_caller_may_read(
+    server_factory: Any, tmp_path: Path, run: Any
+) -> None:
+    server = server_factory(extra_args=("--private",))
+    vision, audio = create_team_tokens(server, "vision"), create_team_tokens(server, "audio")
+    folder = make_module_repo(tmp_path, name="vision/prep", version="1.0.0")
+    with RegistryClient(server.url, vision.publish) as client:
+        publish(client, folder)
+    _record_run(server.url, vision.run, "digits", "prep", "vision/prep@^1", "1.0.0")
+    # a lock audio kept from before the registry went private
+    admin = server.admin_token
+    _record_run(server.url, audio.run, "speech", "clean", "vision/prep@1.0.0", "1.0.0", admin)
+
+    def listed(token: str) -> list[tuple[str, str]]:
+        with RegistryClient(server.url, token) as client:
+            return [(d.team, d.pipeline) for d in client.list_dependents("vision/prep")]
+
+    assert listed(server.admin_token) == [("audio", "speech"), ("vision", "digits")]
+    assert listed(vision.read) == [("vision", "digits")], "audio is not vision's to see"
+    with pytest.raises(PermissionDeniedError):
+        listed(audio.read)
+    shown = run("--registry", server.url, "--token", vision.read, "dependents", "vision/prep")
+    assert shown.exit_code == 0 and "digits" in shown.stdout and "speech" not in shown.stdout
+
+
+def test_deprecate_with_a_successor_is_shown(
+    shared: Any, tmp_path: Path, run: Any, module_name: str
+) -> None:
+    _publish(shared, tmp_path, module_name, "1.0.0")
+    done = run(
+        *shared.options(), "deprecate", f"{module_name}@1.0.0", "--message", "too slow",
+        "--replaced-by", f"{module_name}@^1", "--json",
+    )  # fmt: skip
+    assert done.exit_code == 0, done.stderr
+    assert json.loads(done.stdout)["replaced_by"] == f"{module_name}@^1"
+    shown = json.loads(
+        run(*shared.options("read"), "show", f"{module_name}@1.0.0", "--json").stdout
+    )
+    assert shown["replaced_by"] == f"{module_name}@^1"
+    assert shown["warnings"] == [
+        f"{module_name}@1.0.0 is deprecated: too slow; use {module_name}@^1 instead"
+    ]
+    unknown = run(
+        *shared.options(), "deprecate", f"{module_name}@1.0.0", "--replaced-by", "vision/nope"
+    )
+    assert (unknown.exit_code, unknown.stderr) == (1, "error: no module vision/nope\n")
