@@ -5,7 +5,9 @@ classification and impact, ``diff`` of real published versions, the privacy of
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from modreg.client.publishing import plan_publish
 from modreg.engine.lock import Lock, LockedModule
 from modreg.registry.errors import PermissionDeniedError, SemverError
 from modreg.registry.schemas import RunCreate
+from modreg.registry.semver_check import Published, check
 
 SIZE = {"size": {"type": "int", "default": 8}}
 WIDTH = {"width": {"type": "int", "default": 8}}
@@ -199,3 +202,51 @@ def test_deprecate_with_a_successor_is_shown(
         *shared.options(), "deprecate", f"{module_name}@1.0.0", "--replaced-by", "vision/nope"
     )
     assert (unknown.exit_code, unknown.stderr) == (1, "error: no module vision/nope\n")
+
+
+def test_racing_publishes_are_checked_one_after_the_other(
+    server_factory: Any, db_url: str, tmp_path: Path
+) -> None:
+    """1.1.0 adds a param; 1.1.1 lacks it, so it passes only if it commits before 1.1.0.
+    Sent at the same instant by clients that skip the check, every outcome must be one some
+    serial order allows: each version passes against the versions committed before it."""
+    server = server_factory(db_url=db_url)
+    tokens = create_team_tokens(server, "vision")
+    for attempt in range(4):
+        name = f"vision/race{attempt}"
+        _publish_raw(server.url, tokens.publish, tmp_path / name, name, "1.0.0", {})
+        plans = [
+            plan_publish(make_module_repo(tmp_path / name / v, name=name, version=v, params=p),
+                         tmp_path / name / v / "work")
+            for v, p in (("1.1.0", SIZE), ("1.1.1", {}))
+        ]  # fmt: skip
+        _publish_at_once(server.url, tokens.publish, name, plans)
+        with RegistryClient(server.url, tokens.read) as client:
+            versions = sorted(client.list_versions(name), key=lambda v: v.published_at)
+        for index, version in enumerate(versions):
+            before = [Published(v.version, v.status, v.manifest) for v in versions[:index]]
+            assert check(name, version.manifest, before).ok, [v.version for v in versions]
+
+
+def _publish_at_once(url: str, token: str, name: str, plans: list[Any]) -> None:
+    """POST every plan's version at the same instant, from one thread each (blobs first)."""
+    barrier = threading.Barrier(len(plans))
+
+    def send(plan: Any) -> None:
+        with RegistryClient(url, token) as client:
+            client.put_blob(plan.archive.sha256, plan.archive.path)
+            barrier.wait()
+            with contextlib.suppress(SemverError):
+                client.publish_version(name, plan.version_create())
+
+    threads = [threading.Thread(target=send, args=(plan,)) for plan in plans]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def _publish_raw(url: str, token: str, root: Path, name: str, version: str, params: Any) -> None:
+    folder = make_module_repo(root, name=name, version=version, params=params)
+    with RegistryClient(url, token) as client:
+        publish(client, folder)
