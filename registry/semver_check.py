@@ -113,9 +113,13 @@ def _port_changes(kind: str, name: str, old: Port, new: Port) -> list[Change]:
             Change(Kind.breaking, f"{kind} {name!r} type changed {old.type} -> {new.type}")
         )
     if old.optional != new.optional:
-        loosened = Kind.breaking if (kind == "output") == new.optional else Kind.addition
+        # an input made required, or an output made optional, breaks its users; the
+        # opposite only promises more
+        breaks = new.optional if kind == "output" else not new.optional
         made = "optional" if new.optional else "required"
-        found.append(Change(loosened, f"{kind} {name!r} made {made}"))
+        found.append(
+            Change(Kind.breaking if breaks else Kind.addition, f"{kind} {name!r} made {made}")
+        )
     return found
 
 
@@ -333,10 +337,14 @@ def check(
     published: Sequence[Published],
     environment: EnvironmentPublic | None = None,
 ) -> Verdict:
-    """The verdict on publishing ``manifest`` (its version) next to ``published``."""
+    """The verdict on publishing ``manifest`` (its version) next to ``published``.
+
+    A version already published is not checked again: sending it once more is a replay or
+    a conflict, which the server answers as such."""
     version = parse_version(manifest.version)
     base = base_of(manifest.version, published)
-    if base is None:
+    replay = any(precedence(parse_version(p.version)) == precedence(version) for p in published)
+    if base is None or replay:
         return Verdict(module, str(version))
     changes = classify(base.manifest, manifest, base.environment, environment)
     needed = max((change.bump for change in changes), default=Bump.patch)

@@ -283,6 +283,8 @@ def _version_note(version: VersionPublic, default: str | None) -> str:
     notes = ["default"] if version.version == default else []
     if version.status_message:
         notes.append(version.status_message)
+    if version.replaced_by:
+        notes.append(f"replaced by {version.replaced_by}")
     return "; ".join(notes)
 
 

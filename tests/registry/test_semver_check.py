@@ -248,3 +248,8 @@ def test_an_accepted_version_removes_nothing_within_its_major(
             assert name in after and after[name].type == spec.type
     assert all(fresh.params[n].required <= old.params[n].required for n in old.params)
     assert all(not p.required for n, p in fresh.params.items() if n not in old.params)
+
+
+def test_a_version_already_published_is_left_to_the_server() -> None:
+    verdict = check("vision/prep", manifest("1.2.1", **REMOVED), published("1.2.0", "1.2.1"))
+    assert verdict.ok and verdict.base is None, "a replay or a conflict: the server says which"
