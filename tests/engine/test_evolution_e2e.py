@@ -56,3 +56,5 @@ def test_a_deprecated_version_warns_once_per_run_with_its_successor(env: EngineE
         f"warning: step 'first': {module}@1.0.0 is deprecated: too slow; "
         f"use {env.team}/prep-fast@^1 instead"
     ]
+    (first, *_) = json.loads(env.run("dependents", module, "--json").stdout)
+    assert (first["status"], first["replaced_by"]) == ("deprecated", f"{env.team}/prep-fast@^1")
