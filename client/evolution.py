@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modreg.registry.errors import SemverError, UnknownModuleError
+from modreg.registry.errors import UnknownModuleError
 from modreg.registry.schemas import DependentPublic, Manifest, VersionPublic
 from modreg.registry.semver_check import (
     Bump,
@@ -53,10 +53,7 @@ def verdict(client: RegistryClient, manifest: Manifest) -> Verdict:
 def refuse_underbumped(found: Verdict) -> None:
     """The error the server would answer, raised before anything is uploaded."""
     if not found.ok:
-        lines = found.refusals()
-        raise SemverError(
-            "\n".join(lines), accepted=found.accepted, base=found.base, breaking=lines
-        )
+        raise found.error()
 
 
 # --- impact on dependents ----------------------------------------------------------------

@@ -168,8 +168,8 @@ class SemverError(InvalidVersionError):
     @property
     def lines(self) -> list[str]:
         """The refusal, one line per change (the CLI prints each as an error line)."""
-        breaking = self.extra.get("breaking")
-        return [str(line) for line in breaking] if breaking else self.detail.splitlines()
+        refusals = self.extra.get("refusals")
+        return [str(line) for line in refusals] if refusals else self.detail.splitlines()
 
 
 class InvalidRangeError(InvalidInputError):

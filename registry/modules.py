@@ -44,7 +44,6 @@ from modreg.registry.errors import (
     InvalidInputError,
     ManifestError,
     RegistryError,
-    SemverError,
     UnknownBlobError,
     UnknownModuleError,
     UnknownVersionError,
@@ -388,10 +387,7 @@ def _check_semver(
     _lock_module(session, module.id)
     verdict = check(full_name, manifest, published_versions(session, module.id), environment)
     if not verdict.ok:
-        raise SemverError(
-            "\n".join(verdict.refusals()), accepted=verdict.accepted, base=verdict.base,
-            breaking=verdict.refusals(),
-        )  # fmt: skip
+        raise verdict.error()
 
 
 def publish_version(
@@ -458,7 +454,7 @@ def get_or_none(session: Session, team: str, name: str) -> Module | None:
 
 
 def _successor(session: Session, status: VersionStatus, replaced_by: str | None) -> str | None:
-    """A deprecated version's successor, checked: a readable reference to a module that
+    """A deprecated version's successor, checked: a valid reference to a module that
     exists (``team/other@^2``), or None."""
     if replaced_by is None:
         return None

@@ -36,6 +36,7 @@ from typing import Any
 
 import semver
 
+from modreg.registry.errors import SemverError
 from modreg.registry.schemas import (
     EnvironmentPublic,
     Interface,
@@ -306,6 +307,11 @@ class Verdict:
             for change in self.changes
             if change.bump > self.made
         ]
+
+    def error(self) -> SemverError:
+        """The refusal, as the server answers it and the client raises it."""
+        lines = self.refusals()
+        return SemverError("\n".join(lines), accepted=self.accepted, base=self.base, refusals=lines)
 
     def to_dict(self) -> dict[str, Any]:
         return {
