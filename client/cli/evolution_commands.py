@@ -17,20 +17,24 @@ from modreg.client.cli.context import EXACT_REF, MODULE_REF, App, json_option, p
 if TYPE_CHECKING:
     from modreg.client.evolution import VersionDiff
     from modreg.client.publishing import PublishPlan
+    from modreg.registry.schemas import DependentPublic
 
 # --- publish --dry-run -------------------------------------------------------------------
 
 
 def dry_run_checks(app: App, plan: PublishPlan) -> dict[str, Any]:
     """The semver verdict and the dependents reached, for ``publish --dry-run``: read from
-    the registry, nothing written. Without a reachable registry, says so and checks nothing."""
+    the registry, nothing written. Without a registry it may read, says so and checks
+    nothing: the rest of the dry run still stands."""
     from modreg.client.errors import ConfigError, RegistryUnavailableError
     from modreg.client.evolution import impact, verdict
+    from modreg.registry.errors import AuthenticationError, PermissionDeniedError
 
+    unreadable = (ConfigError, RegistryUnavailableError, AuthenticationError, PermissionDeniedError)
     try:
         found = verdict(app.client, plan.manifest)
         reached = impact(app.client, plan.manifest, found)
-    except (ConfigError, RegistryUnavailableError) as exc:
+    except unreadable as exc:
         output.print_warning(f"semver not checked: {exc}")
         return {"semver": None, "dependents": None}
     return {
@@ -132,7 +136,7 @@ def dependents(app: App, ref: str, as_json: bool) -> None:
     output.emit(data, as_json, lambda: output.print_table(columns, rows, title=ref))
 
 
-def _status(dependent: Any) -> str:
+def _status(dependent: DependentPublic) -> str:
     status = str(dependent.status.value)
     return f"{status} -> {dependent.replaced_by}" if dependent.replaced_by else status
 

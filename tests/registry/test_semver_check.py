@@ -17,7 +17,14 @@ from modreg.registry.schemas import (
     Manifest,
     VersionStatus,
 )
-from modreg.registry.semver_check import Bump, Published, check, classify, python_narrowed
+from modreg.registry.semver_check import (
+    Bump,
+    Published,
+    check,
+    classify,
+    package_changes,
+    python_narrowed,
+)
 
 BASE_INTERFACE: dict[str, Any] = {
     "inputs": {"raw": {"type": "dir"}, "mask": {"type": "file", "optional": True}},
@@ -253,3 +260,18 @@ def test_an_accepted_version_removes_nothing_within_its_major(
 def test_a_version_already_published_is_left_to_the_server() -> None:
     verdict = check("vision/prep", manifest("1.2.1", **REMOVED), published("1.2.0", "1.2.1"))
     assert verdict.ok and verdict.base is None, "a replay or a conflict: the server says which"
+
+
+def test_package_changes_name_each_added_removed_and_upgraded_package() -> None:
+    old = EnvironmentPublic(
+        sha256="a" * 64, python="3.11", packages={"numpy": "1.26.0", "six": "1"}
+    )
+    new = EnvironmentPublic(
+        sha256="b" * 64, python="3.11", packages={"numpy": "2.0.0", "rich": "13"}
+    )
+    assert package_changes(old, new) == [
+        ("numpy", "1.26.0", "2.0.0"),
+        ("rich", None, "13"),
+        ("six", "1", None),
+    ]
+    assert package_changes(None, None) == []
