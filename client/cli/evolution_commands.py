@@ -36,7 +36,7 @@ def dry_run_checks(app: App, plan: PublishPlan) -> dict[str, Any]:
         reached = impact(app.client, plan.manifest, found)
     except unreadable as exc:
         output.print_warning(f"semver not checked: {exc}")
-        return {"semver": None, "dependents": None}
+        return {"semver": None, "refusals": [], "dependents": None}
     return {
         "semver": found.to_dict(),
         "refusals": found.refusals(),
