@@ -6,6 +6,7 @@ classification and impact, ``diff`` of real published versions, the privacy of
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import threading
 from pathlib import Path
@@ -13,13 +14,14 @@ from typing import Any
 
 import pytest
 from factories import make_module_repo
+from registry_data import env_lock, module_archive, publish_body
 from registry_servers import create_team_tokens
 
 from modreg.client import RegistryClient, publish
 from modreg.client.publishing import plan_publish
 from modreg.engine.lock import Lock, LockedModule
 from modreg.registry.errors import PermissionDeniedError, SemverError
-from modreg.registry.schemas import RunCreate
+from modreg.registry.schemas import RunCreate, VersionCreate
 from modreg.registry.semver_check import Published, check
 
 SIZE = {"size": {"type": "int", "default": 8}}
@@ -250,3 +252,47 @@ def _publish_raw(url: str, token: str, root: Path, name: str, version: str, para
     folder = make_module_repo(root, name=name, version=version, params=params)
     with RegistryClient(url, token) as client:
         publish(client, folder)
+
+
+def _publish_with_environment(
+    shared: Any, tmp_path: Path, name: str, version: str, python: str, *pins: str
+) -> None:
+    """A raw publish of a module whose environment lock pins ``pins``."""
+    environment = {"python": python, "requirements": [pin.split("==")[0] for pin in pins]}
+    blobs = [module_archive(version, name=name, environment=environment), env_lock(*pins).encode()]
+    digests = [hashlib.sha256(data).hexdigest() for data in blobs]
+    body = publish_body(digests[0], version, name, environment=environment)
+    with RegistryClient(shared.url, shared.publish) as client:
+        for data, digest in zip(blobs, digests, strict=True):
+            (tmp_path / digest).write_bytes(data)
+            client.put_blob(digest, tmp_path / digest)
+        body["environment_sha256"] = digests[1]
+        client.publish_version(name, VersionCreate.model_validate(body))
+
+
+def test_environment_changes_in_diff_and_a_narrowed_python_range(
+    shared: Any, tmp_path: Path, run: Any, module_name: str
+) -> None:
+    _publish_with_environment(
+        shared, tmp_path, module_name, "1.0.0", ">=3.10", "numpy==1.26.0", "six==1.16.0"
+    )
+    with pytest.raises(SemverError) as refused:
+        _publish_with_environment(shared, tmp_path, module_name, "1.0.1", ">=3.11", "numpy==2.0.0")
+    assert refused.value.lines == [
+        f"{module_name} 1.0.1: python range narrowed '>=3.10' -> '>=3.11' (behaviour change): "
+        "publish as 1.1.0"
+    ]
+    _publish_with_environment(shared, tmp_path, module_name, "1.1.0", ">=3.11", "numpy==2.0.0")
+    found = run(
+        *shared.options("read"), "diff", f"{module_name}@1.0.0", f"{module_name}@1.1.0", "--json"
+    )
+    data = json.loads(found.stdout)
+    assert data["environment"] == [
+        {"package": "numpy", "old": "1.26.0", "new": "2.0.0"},
+        {"package": "six", "old": "1.16.0", "new": None},
+    ]
+    assert [(c["change"], c["class"]) for c in data["interface"]] == [
+        ("python range narrowed '>=3.10' -> '>=3.11'", "behaviour change"),
+        ("environment lock changed (2 packages)", "environment"),
+    ]
+    assert data["files"]["changed"] == ["modreg.toml", "run.py"]
