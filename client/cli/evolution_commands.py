@@ -113,7 +113,7 @@ def _show_diff(found: VersionDiff) -> None:
 
 
 @click.command()
-@click.argument("ref", type=MODULE_REF)
+@click.argument("ref", metavar="TEAM/NAME[@RANGE]", type=MODULE_REF)
 @json_option
 @pass_app
 def dependents(app: App, ref: str, as_json: bool) -> None:
