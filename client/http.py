@@ -54,6 +54,7 @@ from modreg.registry.schemas import (
     CacheLookup,
     CacheLookupResult,
     DefaultVersion,
+    DependentPublic,
     GcReport,
     GcRequest,
     Health,
@@ -416,8 +417,14 @@ class RegistryClient:
             del body["manifest"]["environment"]
         return self._model(PublishResult, "POST", path, json=body, idempotent=False)
 
-    def deprecate(self, module: str, version: str, message: str | None = None) -> VersionPublic:
-        return self._status_change(module, version, "deprecate", message)
+    def deprecate(
+        self,
+        module: str,
+        version: str,
+        message: str | None = None,
+        replaced_by: str | None = None,
+    ) -> VersionPublic:
+        return self._status_change(module, version, "deprecate", message, replaced_by)
 
     def yank(self, module: str, version: str, reason: str) -> VersionPublic:
         return self._status_change(module, version, "yank", reason)
@@ -426,11 +433,23 @@ class RegistryClient:
         return self._status_change(module, version, "unyank", None)
 
     def _status_change(
-        self, module: str, version: str, action: str, message: str | None
+        self,
+        module: str,
+        version: str,
+        action: str,
+        message: str | None,
+        replaced_by: str | None = None,
     ) -> VersionPublic:
         path = f"{version_path(module, version)}/{action}"
-        body = StatusChange(message=message).model_dump(mode="json")
+        body = StatusChange(message=message, replaced_by=replaced_by).model_dump(mode="json")
+        if body["replaced_by"] is None:  # a registry older than successors still accepts it
+            del body["replaced_by"]
         return self._model(VersionPublic, "POST", path, json=body, idempotent=False)
+
+    def list_dependents(self, module: str, range_text: str | None = None) -> list[DependentPublic]:
+        """Which pipelines use which versions of ``module`` (those ``range_text`` allows)."""
+        query = {"range": range_text} if range_text else {}
+        return self._models(DependentPublic, f"{module_path(module)}/dependents", params=query)
 
     def set_default(self, module: str, version: str | None) -> ModulePublic:
         body = DefaultVersion(version=version).model_dump(mode="json")

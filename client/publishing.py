@@ -9,13 +9,15 @@ The steps, each of which can stop the publish with one clear error:
 4. pin the module's environment, if it has one (``modreg.client.environments``): the lock an
    earlier attempt stored for this commit and archive, else the committed
    ``requirements.lock``, else uv's resolution of the requirements;
-5. ``PUT`` the environment lock and the archive as blobs (the server recomputes their
-   sha256), then ``POST`` the version.
+5. check semver against the published versions (``evolution.verdict``), then ``PUT`` the
+   environment lock and the archive as blobs (the server recomputes their sha256), then
+   ``POST`` the version.
 
 An identical replay (same version, commit, archive and environment lock) is answered by the
 server as already done; it surfaces here as ``AlreadyPublishedError`` unless
 ``skip_existing``. A dry run stops after step 4: it may read the registry (the stored lock a
-retry would reuse) but writes nothing.
+retry would reuse; the CLI's dry run also the semver check, ``cli/evolution_commands.py``)
+but writes nothing.
 """
 
 from __future__ import annotations
@@ -146,7 +148,11 @@ def pin_environment(
 def upload(
     client: RegistryClient, plan: PublishPlan, skip_existing: bool = False
 ) -> PublishOutcome:
-    """Send a planned publish: the environment lock and archive blobs, then the version."""
+    """Send a planned publish: the environment lock and archive blobs, then the version. An
+    under-bumped version is refused before anything is sent (the server checks again)."""
+    from modreg.client.evolution import refuse_underbumped, verdict
+
+    refuse_underbumped(verdict(client, plan.manifest))
     if plan.environment is not None and plan.environment.path is not None:
         client.put_blob(plan.environment.sha256, plan.environment.path)
     client.put_blob(plan.archive.sha256, plan.archive.path)

@@ -45,6 +45,15 @@ class Resolved:
     resolved: list[tuple[str, str]] = field(default_factory=list)
     changed: bool = False  # the lock must be (re)written
     refs: dict[Problem, tuple[str, str]] = field(default_factory=dict)  # problem -> (step, ref)
+    warned: set[str] = field(default_factory=set)  # what the registry warned of, said once
+
+    def warn(self, step: str, warnings: list[str]) -> None:
+        """The registry's warnings about a step's version, each said once per run: a
+        deprecated version that several steps (or variants) use warns at its first step."""
+        for warning in warnings:
+            if warning not in self.warned:
+                self.warned.add(warning)
+                self.warnings.append(f"step {step!r}: {warning}")
 
     def modules_for(self, pipeline: Pipeline) -> dict[str, LockedModule]:
         """The module of each step of one (variant) pipeline, for steps that resolved."""
@@ -140,7 +149,7 @@ def resolve_pipelines(
         result.lock.put(step, ref, LockedModule.from_version(answer.version))
         result.resolved.append((step, ref))
         result.changed = True
-        result.warnings += [f"step {step!r}: {warning}" for warning in answer.warnings]
+        result.warn(step, answer.warnings)
     return result
 
 
@@ -188,7 +197,8 @@ def _check_pins(
                 f"`modreg lock --upgrade {step}`"
             )
         else:
-            result.warnings += _kept_warnings(needed, users, answer, lock)
+            for user, warning in _kept_warnings(needed, users, answer, lock):
+                result.warn(user, [warning])
             continue
         problem = needed[(step, ref)].problem(message, step, "uses")
         result.problems.append(problem)
@@ -200,20 +210,22 @@ def _kept_warnings(
     users: list[tuple[str, str]],
     answer: Resolution,
     lock: str,
-) -> list[str]:
+) -> list[tuple[str, str]]:
     """What to say about a locked version the registry still has, for each step using it:
-    when it was yanked or deprecated since, why, and the command that moves the step off it."""
+    when it was yanked or deprecated since, why (and its successor), and the command that
+    moves the step off it. ``(step, warning)`` pairs, said once per run (``Resolved.warn``)."""
     found = answer.version
     if found is None or found.status not in (VersionStatus.yanked, VersionStatus.deprecated):
-        return [f"step {step!r}: {warning}" for step, _ in users for warning in answer.warnings]
+        return [(step, warning) for step, _ in users for warning in answer.warnings]
     why = f" ({found.status_message})" if found.status_message else ""
+    successor = f"; use {found.replaced_by} instead" if found.replaced_by else ""
     warnings = []
     for step, ref in users:
         source = needed[(step, ref)].source
         target = f"{source} " if source.endswith((".yaml", ".yml")) else ""
-        warnings.append(
-            f"step {step!r}: {found.module}@{found.version}, kept by {lock}, is "
-            f"{found.status.value}{why}; `modreg lock {target}--upgrade {step}` moves it to the "
-            f"newest version {ref!r} allows"
-        )
+        warnings.append((step,
+            f"{found.module}@{found.version}, kept by {lock}, is {found.status.value}{why}"
+            f"{successor}; `modreg lock {target}--upgrade {step}` moves it to the newest "
+            f"version {ref!r} allows"
+        ))  # fmt: skip
     return warnings

@@ -25,6 +25,7 @@ names, so the client can raise the very same class on its side of the wire::
     │   └── InvalidInputError         422
     │       ├── InvalidNameError
     │       ├── InvalidVersionError
+    │       │   └── SemverError       the version is under-bumped for its interface changes
     │       ├── InvalidRangeError
     │       ├── ManifestError
     │       ├── DigestMismatchError
@@ -160,6 +161,20 @@ class InvalidNameError(InvalidInputError):
 
 class InvalidVersionError(InvalidInputError):
     type, title = "invalid-version", "Invalid version"
+
+
+class SemverError(InvalidVersionError):
+    """A publish whose version is smaller than its changes need (``semver_check``): the
+    detail has one line per change that needs more; ``accepted`` is the smallest version
+    that would pass."""
+
+    type, title = "semver-violation", "Version under-bumped"
+
+    @property
+    def lines(self) -> list[str]:
+        """The refusal, one line per change (the CLI prints each as an error line)."""
+        refusals = self.extra.get("refusals")
+        return [str(line) for line in refusals] if refusals else self.detail.splitlines()
 
 
 class InvalidRangeError(InvalidInputError):

@@ -179,6 +179,31 @@ class ModuleVersion(SQLModel, table=True):
     published_by: int | None = Field(default=None, foreign_key="token.id")
     # EnvironmentPublic as JSON; None for a module without [environment]
     environment: dict[str, Any] | None = _json(default=None, nullable=True)
+    # a deprecated version's successor, ``team/name@RANGE`` (``modreg deprecate --replaced-by``)
+    replaced_by: str | None = Field(default=None, max_length=SHORT_TEXT)
+
+
+class Dependent(SQLModel, table=True):
+    """A pipeline of a team that ran a module version, learned from its run records.
+
+    One row per (module, team, pipeline, step, range as written, version resolved);
+    ``range`` is "" for a reference without one. Holds names and dates only: what the
+    module's owner may see of who uses it (``dependents``), never the runs themselves.
+    """
+
+    __table_args__ = (
+        UniqueConstraint("module_id", "team_id", "pipeline", "step", "range", "version"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    module_id: int = Field(foreign_key="module.id", index=True)
+    team_id: int = Field(foreign_key="team.id")
+    pipeline: str = Field(max_length=SHORT_TEXT)
+    step: str = Field(max_length=SHORT_TEXT)
+    range: str = Field(default="", max_length=SHORT_TEXT)
+    version: str = Field(max_length=VERSION_TEXT)
+    last_run_id: str = Field(max_length=RUN_ID_TEXT)
+    last_run_at: datetime = _when(default_factory=utcnow)
 
 
 class AuditEvent(SQLModel, table=True):

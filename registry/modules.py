@@ -58,10 +58,12 @@ from modreg.registry.schemas import (
     ModulePublic,
     PublishResult,
     Resolution,
+    StatusChange,
     VersionCreate,
     VersionPublic,
     VersionStatus,
 )
+from modreg.registry.semver_check import Published, check
 from modreg.registry.versioning import (
     Candidate,
     canonical_version,
@@ -99,11 +101,15 @@ def _version_index(
     candidates: dict[int, list[Candidate]] = defaultdict(list)
     ids: dict[tuple[int, str], int] = {}
     table = ModuleVersion.__table__  # type: ignore[attr-defined]
-    stmt = sa_select(table.c.id, table.c.module_id, table.c.version, table.c.status).where(
+    columns = (table.c.id, table.c.module_id, table.c.version, table.c.status)
+    notes = (table.c.status_message, table.c.replaced_by)
+    stmt = sa_select(*columns, *notes).where(
         table.c.module_id.in_([i for i in module_ids if i is not None])
     )
-    for row_id, module_id, version, status in session.connection().execute(stmt).all():
-        candidates[module_id].append(Candidate(version, _STATUSES[status]))
+    for row_id, module_id, version, status, message, successor in (
+        session.connection().execute(stmt).all()
+    ):
+        candidates[module_id].append(Candidate(version, _STATUSES[status], message, successor))
         ids[(module_id, version)] = row_id
     return candidates, ids
 
@@ -179,6 +185,7 @@ def _version_public(row: ModuleVersion, module: str) -> VersionPublic:
         published_at=row.published_at,
         published_by=row.published_by,
         environment=EnvironmentPublic.model_validate(row.environment) if row.environment else None,
+        replaced_by=row.replaced_by,
     )
 
 
@@ -349,6 +356,40 @@ def _replay(existing: ModuleVersion, body: VersionCreate, full_name: str) -> Pub
     )
 
 
+def _lock_module(session: Session, module_id: int) -> None:
+    """Hold the module until the transaction ends, so two publishes of it check and insert
+    one after the other: on PostgreSQL a row lock; on SQLite the write lock the publish
+    already holds (``references.hold`` wrote first), under which every read is current."""
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = sa_select(Module.__table__.c.id).where(Module.__table__.c.id == module_id)  # type: ignore[attr-defined]
+        session.connection().execute(stmt.with_for_update())
+
+
+def published_versions(session: Session, module_id: int) -> list[Published]:
+    """Every published version of a module, as the semver check reads them."""
+    rows = session.exec(select(ModuleVersion).where(ModuleVersion.module_id == module_id))
+    return [
+        Published(
+            row.version, VersionStatus(row.status), Manifest.model_validate(row.manifest),
+            EnvironmentPublic.model_validate(row.environment) if row.environment else None,
+        )
+        for row in rows
+    ]  # fmt: skip
+
+
+def _check_semver(
+    session: Session, module: Module, full_name: str, manifest: Manifest,
+    environment: EnvironmentPublic | None,
+) -> None:  # fmt: skip
+    """Refuse an under-bumped version, under the module's lock: the versions read here are
+    all there are until this publish commits, so two racing publishes cannot both pass."""
+    assert module.id is not None
+    _lock_module(session, module.id)
+    verdict = check(full_name, manifest, published_versions(session, module.id), environment)
+    if not verdict.ok:
+        raise verdict.error()
+
+
 def publish_version(
     session: Session,
     store: BlobStore,
@@ -374,6 +415,7 @@ def publish_version(
     size, environment = _checked_archive(session, store, body, reach, source)
     module = _module_for_publish(session, team, name, body.manifest.description)
     assert module.id is not None  # a row read back from the database
+    _check_semver(session, module, full_name, body.manifest, environment)
     row = ModuleVersion(
         module_id=module.id, version=version, commit=body.commit, tree_sha=body.tree_sha,
         path=body.path, remote=body.remote, sha256=body.sha256, size=size,
@@ -411,24 +453,43 @@ def get_or_none(session: Session, team: str, name: str) -> Module | None:
 # --- status and default ----------------------------------------------------------------
 
 
+def _successor(session: Session, status: VersionStatus, replaced_by: str | None) -> str | None:
+    """A deprecated version's successor, checked: a valid reference to a module that
+    exists (``team/other@^2``), or None."""
+    if replaced_by is None:
+        return None
+    if status != VersionStatus.deprecated:
+        raise InvalidInputError("only a deprecation names a successor (replaced_by)")
+    name, range_text = parse_ref(replaced_by)
+    get_module(session, *name.split("/", 1))
+    return f"{name}@{range_text}" if range_text else name
+
+
 def set_status(
     session: Session,
     team: str,
     name: str,
     version: str,
     status: VersionStatus,
-    message: str | None,
+    change: StatusChange,
     who: Identity,
 ) -> VersionPublic:
-    """Deprecate, yank (a reason is required) or unyank one version."""
+    """Deprecate (optionally naming a successor), yank (a reason is required) or unyank
+    one version."""
+    message = change.message
     if status == VersionStatus.yanked and not (message and message.strip()):
         raise InvalidInputError("yanking needs a reason: pass message (--reason)")
+    successor = _successor(session, status, change.replaced_by)
     row = _get_version_row(session, team, name, version)
     action = {"active": "unyank", "deprecated": "deprecate", "yanked": "yank"}[status.value]
     row.status = status.value
     row.status_message = message if status != VersionStatus.active else None
+    row.replaced_by = successor
     session.add(row)
-    audit(session, who, action, f"{team}/{name}@{row.version}", message=message)
+    audit(
+        session, who, action, f"{team}/{name}@{row.version}", message=message,
+        replaced_by=successor,
+    )  # fmt: skip
     session.commit()
     session.refresh(row)
     return _version_public(row, f"{team}/{name}")

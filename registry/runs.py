@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
 
-from modreg.registry import references
+from modreg.registry import dependents, references
 from modreg.registry.auth import Identity, Reach
 from modreg.registry.blobs import BlobStore
 from modreg.registry.db import audit, get_team, insert_ignore
@@ -250,7 +250,9 @@ def create_sweep(session: Session, who: Identity, reach: Reach, body: SweepCreat
     for index, run in enumerate(body.runs):
         # runs list in creation order: a microsecond apart, so the order cannot tie
         created = start + timedelta(microseconds=index)
-        session.add(_new_run(who, team_id, run.model_copy(update={"sweep_id": sweep.id}), created))
+        row = _new_run(who, team_id, run.model_copy(update={"sweep_id": sweep.id}), created)
+        session.add(row)
+        dependents.record(session, team_id, row.pipeline, row.lock, row.id, created)
     session.commit()
     session.refresh(sweep)
     return _sweep_public(session, sweep)
@@ -335,6 +337,7 @@ def create_run(session: Session, who: Identity, reach: Reach, body: RunCreate) -
         _get_sweep(session, body.sweep_id, reach)
     run = _new_run(who, team_id, body, utcnow())
     session.add(run)
+    dependents.record(session, team_id, run.pipeline, run.lock, run.id, run.created_at)
     session.commit()
     session.refresh(run)
     return _run_public(run, _team_name(session, team_id), {}, None)

@@ -363,6 +363,7 @@ class VersionPublic(Wire):
     published_at: datetime
     published_by: int | None = None  # token id
     environment: EnvironmentPublic | None = None
+    replaced_by: str | None = None  # the successor of a deprecated version
 
 
 class PublishResult(Wire):
@@ -373,9 +374,24 @@ class PublishResult(Wire):
 
 
 class StatusChange(Wire):
-    """Body of deprecate / yank / unyank: the message or reason shown to users."""
+    """Body of deprecate / yank / unyank: the message or reason shown to users, and for a
+    deprecation the successor to use instead (``team/name@RANGE``)."""
 
     message: str | None = Field(default=None, max_length=LONG_TEXT)
+    replaced_by: str | None = Field(default=None, max_length=SHORT_TEXT)
+
+
+class DependentPublic(Wire):
+    """A pipeline that uses a module version (``GET …/dependents``): names and dates only."""
+
+    team: str
+    pipeline: str
+    step: str
+    range: str | None = None  # as written in the pipeline; None: no range (the default)
+    version: str
+    status: VersionStatus = VersionStatus.active  # of that version
+    replaced_by: str | None = None
+    last_run_at: datetime
 
 
 class DefaultVersion(Wire):

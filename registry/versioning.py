@@ -314,6 +314,8 @@ def parse_range(text: str) -> VersionRange:
 class Candidate:
     version: str
     status: VersionStatus
+    message: str | None = None  # why it is deprecated or yanked
+    replaced_by: str | None = None  # a deprecated version's successor
 
 
 @dataclass
@@ -327,7 +329,12 @@ def _status_warnings(name: str, candidate: Candidate) -> list[str]:
     if candidate.status == VersionStatus.yanked:
         return [f"{name}@{candidate.version} is yanked; it is used only because it was pinned"]
     if candidate.status == VersionStatus.deprecated:
-        return [f"{name}@{candidate.version} is deprecated"]
+        warning = f"{name}@{candidate.version} is deprecated"
+        if candidate.message:
+            warning += f": {candidate.message}"
+        if candidate.replaced_by:
+            warning += f"; use {candidate.replaced_by} instead"
+        return [warning]
     return []
 
 

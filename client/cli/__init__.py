@@ -19,6 +19,7 @@ import click
 from modreg.client.cli import (
     cache_commands,
     envs_commands,
+    evolution_commands,
     maintenance,
     module_commands,
     pipelines,
@@ -32,7 +33,8 @@ __all__ = ["cli", "main"]
 
 
 class ModregGroup(click.Group):
-    """A click group that turns modreg's errors into one line and exit status 1."""
+    """A click group that turns modreg's errors into one line and exit status 1 (an error
+    that lists several refusals, ``SemverError``, gets one line each)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -43,7 +45,8 @@ class ModregGroup(click.Group):
             app = ctx.find_object(App)
             if app is not None and app.debug:
                 traceback.print_exc()
-            click.echo(f"error: {_describe(exc)}", err=True)
+            for line in getattr(exc, "lines", None) or [_describe(exc)]:
+                click.echo(f"error: {line}", err=True)
             ctx.exit(1)
 
 
@@ -78,6 +81,7 @@ def cli(ctx: click.Context, registry: str | None, token: str | None, debug: bool
 
 registry_commands.register(cli)
 module_commands.register(cli)
+evolution_commands.register(cli)
 pipelines.register(cli)
 maintenance.register(cli)
 cache_commands.register(cli)

@@ -120,8 +120,10 @@ def publish(app: App, path: Path, dry_run: bool, skip_existing: bool, as_json: b
     """
     import tempfile
 
+    from modreg.client.cli.evolution_commands import dry_run_checks
     from modreg.client.publishing import PublishOutcome, pin_environment, plan_publish, upload
 
+    checks: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="modreg-publish-") as workdir:
         plan = plan_publish(path, Path(workdir))  # checks everything local before any request
         for warning in plan.warnings:
@@ -132,10 +134,11 @@ def publish(app: App, path: Path, dry_run: bool, skip_existing: bool, as_json: b
             plan = pin_environment(plan, Path(workdir), client)
         if dry_run or client is None:
             outcome = PublishOutcome(plan, created=False, dry_run=True)
+            checks = dry_run_checks(app, plan)
         else:
             outcome = upload(client, plan, skip_existing)
     data = {**outcome.plan.summary(), "created": outcome.created, "dry_run": outcome.dry_run}
-    output.emit(data, as_json, lambda: _show_publish(data))
+    output.emit({**data, **checks}, as_json, lambda: _show_publish(data, checks))
 
 
 def _reading_client(app: App, plan: PublishPlan) -> RegistryClient | None:
@@ -151,7 +154,9 @@ def _reading_client(app: App, plan: PublishPlan) -> RegistryClient | None:
         return None
 
 
-def _show_publish(data: dict[str, Any]) -> None:
+def _show_publish(data: dict[str, Any], checks: dict[str, Any]) -> None:
+    from modreg.client.cli.evolution_commands import show_dry_run_checks
+
     ref = f"{data['module']}@{data['version']}"
     if data["dry_run"]:
         shown = ("dry_run", "created", "environment")
@@ -160,6 +165,7 @@ def _show_publish(data: dict[str, Any]) -> None:
             fields + _environment_fields(data["environment"]),
             title=f"Would publish {ref} (dry run: nothing sent)",
         )
+        show_dry_run_checks(checks)
     elif data["created"]:
         environment, pinned = data["environment"], ""
         if environment:
@@ -275,6 +281,7 @@ def _resolution_data(resolution: Resolution) -> dict[str, Any]:
         "warnings": resolution.warnings,
         "status": version.status,
         "status_message": version.status_message,
+        "replaced_by": version.replaced_by,
         "description": manifest.description,
         "commit": version.commit,
         "tree_sha": version.tree_sha,
@@ -294,6 +301,7 @@ def _show_resolution(data: dict[str, Any]) -> None:
     keys = [
         "status",
         "status_message",
+        "replaced_by",
         "description",
         "commit",
         "remote",
@@ -357,6 +365,8 @@ def _version_note(version: VersionPublic, default: str | None) -> str:
     notes = ["default"] if version.version == default else []
     if version.status_message:
         notes.append(version.status_message)
+    if version.replaced_by:
+        notes.append(f"replaced by {version.replaced_by}")
     return "; ".join(notes)
 
 
@@ -369,24 +379,34 @@ def _status_result(version: VersionPublic, as_json: bool, verb: str) -> None:
         "version": version.version,
         "status": version.status,
         "status_message": version.status_message,
+        "replaced_by": version.replaced_by,
     }
     message = f"{verb} {version.module}@{version.version} (status: {version.status.value})"
+    if version.replaced_by:
+        message += f"; replaced by {version.replaced_by}"
     output.emit(data, as_json, lambda: output.print_message(message))
 
 
 @click.command()
 @click.argument("ref", metavar="TEAM/NAME@VERSION", type=EXACT_REF)
 @click.option("--message", help="Why, and what to use instead (shown to users).")
+@click.option(
+    "--replaced-by", metavar="TEAM/NAME[@RANGE]", type=MODULE_REF, help="The successor to use."
+)
 @json_option
 @pass_app
-def deprecate(app: App, ref: tuple[str, str], message: str | None, as_json: bool) -> None:
-    """Deprecate a version: still chosen by ranges, with a warning.
+def deprecate(
+    app: App, ref: tuple[str, str], message: str | None, replaced_by: str | None, as_json: bool
+) -> None:
+    """Deprecate a version: still chosen by ranges, with a warning (once per run) that
+    gives the message and the successor.
 
     \b
     Example:
-        modreg deprecate vision/prep@1.2.0 --message "use 1.3"
+        modreg deprecate vision/prep@1.2.0 --message "slow" --replaced-by vision/prep-fast@^2
     """
-    _status_result(app.client.deprecate(*ref, message=message), as_json, "Deprecated")
+    version = app.client.deprecate(*ref, message=message, replaced_by=replaced_by)
+    _status_result(version, as_json, "Deprecated")
 
 
 @click.command()

@@ -10,7 +10,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel
 from starlette.background import BackgroundTask
 
-from modreg.registry import compatibility, modules
+from modreg.registry import compatibility, dependents, modules
 from modreg.registry.api.deps import (
     IdentityDep,
     ModuleReachDep,
@@ -24,6 +24,7 @@ from modreg.registry.errors import ClientTooOldError, UnknownBlobError
 from modreg.registry.schemas import (
     OFFSET_MAX,
     DefaultVersion,
+    DependentPublic,
     ModulePublic,
     PublishResult,
     Resolution,
@@ -109,8 +110,8 @@ def _status_route(status: VersionStatus, path: str) -> None:
         _: PublisherDep,
         body: StatusChange | None = None,
     ) -> VersionPublic:
-        message = body.message if body else None
-        return modules.set_status(session, team, name, version, status, message, identity)
+        change = body or StatusChange()
+        return modules.set_status(session, team, name, version, status, change, identity)
 
     router.post(f"{VERSION}/{path}", name=path, responses=problems(*GUARDED, 404))(change)
 
@@ -118,6 +119,21 @@ def _status_route(status: VersionStatus, path: str) -> None:
 _status_route(VersionStatus.deprecated, "deprecate")
 _status_route(VersionStatus.yanked, "yank")
 _status_route(VersionStatus.active, "unyank")
+
+
+@router.get("/modules/{team}/{name}/dependents", responses=problems(*GUARDED, 404))
+def list_dependents(
+    team: str,
+    name: str,
+    session: SessionDep,
+    _: ModuleReaderDep,
+    reach: ModuleReachDep,
+    range_text: Annotated[str | None, Query(alias="range", max_length=200)] = None,
+) -> list[DependentPublic]:
+    """Which teams' pipelines use which versions (names and dates, never their runs), those
+    whose version ``range`` allows; on a private registry only teams the caller may read."""
+    module = modules.get_module(session, team, name)
+    return dependents.list_dependents(session, module, range_text, reach)
 
 
 @router.put("/modules/{team}/{name}/default", responses=problems(*GUARDED, 404))

@@ -282,6 +282,7 @@ def test_status_changes_and_what_show_says_about_them(
         "version": "2.0.0",
         "status": "deprecated",
         "status_message": "use 1.1",
+        "replaced_by": None,
     }
     shown = run(*user, "show", name)
     assert shown.exit_code == 0 and shown.stdout.startswith(f"{name}@2.0.0: ")

@@ -128,6 +128,8 @@ def test_dry_run_shows_the_publish_and_sends_nothing(
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
     assert PUBLISH_KEYS <= set(data) and data["dry_run"] is True and data["created"] is False
+    assert (data["semver"], data["dependents"]) == (None, None), "no registry to read"
+    assert result.stderr.startswith("warning: semver not checked: ")
     text = run("publish", folder, "--dry-run")
     assert text.exit_code == 0 and "dry run: nothing sent" in text.stdout
     assert data["sha256"] in text.stdout

@@ -232,6 +232,8 @@ EXPECTED: dict[str, list[Case]] = {
     "GET /api/v1/modules": [Case("/api/v1/modules", LISTING)],
     "GET /api/v1/modules/{team}/{name}": [Case(M, OPEN_READ)],
     "GET /api/v1/modules/{team}/{name}/versions": [Case(f"{M}/versions", OPEN_READ)],
+    # which teams show is the reach's business (tests/client/test_evolution.py)
+    "GET /api/v1/modules/{team}/{name}/dependents": [Case(f"{M}/dependents", OPEN_READ)],
     "GET /api/v1/modules/{team}/{name}/versions/{version}": [Case(V, OPEN_READ)],
     "GET /api/v1/modules/{team}/{name}/versions/{version}/archive": [
         Case(f"{V}/archive", OPEN_READ)
