@@ -9,9 +9,9 @@ Failure handling, in one place (``_send``):
 
 - a problem+json answer is raised as the very class of ``modreg.registry.errors`` it names
   (``version-exists`` -> ``VersionExistsError``), with the server's detail as the message;
-- idempotent calls (GET, HEAD, PUT, PATCH of a run's final state, and the read-only POSTs
-  ``/resolve`` and ``/cache/lookup``) are retried with exponential backoff on transport errors
-  and on 502/503/504; a publish or a run creation is sent once;
+- idempotent calls (GET, HEAD, PUT, PATCH of a run's final state, and the POSTs
+  ``/resolve``, ``/cache/lookup`` and ``/leases/renew``) are retried with exponential
+  backoff on transport errors and on 502/503/504; a publish or a run creation is sent once;
 - when the registry stays unreachable, ``RegistryUnavailableError`` names the URL;
 - every request says which modreg and API level it comes from, and an answer from a
   registry too old for this client is ``RegistryTooOldError`` (``registry.compatibility``).
@@ -56,6 +56,10 @@ from modreg.registry.schemas import (
     GcRequest,
     Health,
     Identity,
+    LeaseClaim,
+    LeaseGrant,
+    LeaseRenewal,
+    LeasesRenewed,
     ModulePublic,
     PublishResult,
     Resolution,
@@ -462,6 +466,20 @@ class RegistryClient:
         return self._model(
             CacheEntryPublic, "PUT", f"/cache/{quote(fingerprint, safe='')}", json=body
         )
+
+    def claim_lease(self, fingerprint: str, claim: LeaseClaim) -> LeaseGrant:
+        """Claim a step's execution for the team (idempotent for the same holder)."""
+        path = f"/leases/{quote(fingerprint, safe='')}"
+        return self._model(LeaseGrant, "PUT", path, json=claim.model_dump(mode="json"))
+
+    def renew_leases(self, renewal: LeaseRenewal) -> list[str]:
+        body = renewal.model_dump(mode="json")
+        answer = self._model(LeasesRenewed, "POST", "/leases/renew", json=body, idempotent=True)
+        return answer.held
+
+    def release_lease(self, fingerprint: str, holder: str) -> None:
+        path = f"/leases/{quote(fingerprint, safe='')}"
+        self._send("DELETE", path, idempotent=True, params={"holder": holder})
 
     def evict_cache(self, eviction: CacheEviction) -> list[CacheEntryPublic]:
         """Drop cache entries (a publish token of the team, or the admin); the evicted ones."""
