@@ -189,6 +189,7 @@ LISTING = {"open": o(200, 200, 200, 200, 200, 200), "private": o(401, 200, 200, 
 RECORDERS = both(o(401, 403, 201, 201, 201, 403))
 TEAM_RECORD = both(o(401, 403, 200, 200, 404, 403))  # another team's run is unknown to it
 RUN_READERS = both(o(401, 200, 200, 200, 404, 200))
+TEAM_LEASE = both(o(401, 403, 200, 200, 200, 403))
 TEAM_BLOB = both(o(401, 200, 200, 200, 404, 200))  # out of reach: answered as absent
 
 BLOB_READS = [
@@ -276,6 +277,16 @@ EXPECTED: dict[str, list[Case]] = {
             both(o(401, 403, 403, 200, 403, 200)),
             lambda w: _fresh_cache_entry(w, "vision"),
         ),
+    ],
+    # a lease is of the caller's own team: another team's engine claims in its own
+    "PUT /api/v1/leases/{fingerprint}": [
+        Case("/api/v1/leases/{fresh_fingerprint}", TEAM_LEASE, {"holder": "h", "ttl": 60})
+    ],
+    "POST /api/v1/leases/renew": [
+        Case("/api/v1/leases/renew", TEAM_LEASE, {"holder": "h", "ttl": 60, "fingerprints": ["x"]})
+    ],
+    "DELETE /api/v1/leases/{fingerprint}": [
+        Case("/api/v1/leases/{fresh_fingerprint}?holder=h", both(o(401, 403, 204, 204, 204, 403)))
     ],
     "POST /api/v1/sweeps": [Case("/api/v1/sweeps", RECORDERS, {"pipeline": "p"})],
     "GET /api/v1/sweeps/{sweep_id}": [Case("/api/v1/sweeps/{sweep}", RUN_READERS)],
