@@ -61,6 +61,7 @@ from modreg.registry.schemas import (
     LeaseRenewal,
     LeasesRenewed,
     ModulePublic,
+    OutputRef,
     PublishResult,
     Resolution,
     ResolveRequest,
@@ -71,6 +72,7 @@ from modreg.registry.schemas import (
     Scope,
     StatusChange,
     StepRunBatch,
+    StoreRoots,
     SweepCreate,
     SweepPublic,
     TeamCreate,
@@ -518,6 +520,10 @@ class RegistryClient:
         """Delete (``dry_run``: list) the registry's blobs nothing refers to (the admin only)."""
         body = GcRequest(dry_run=dry_run, grace_seconds=grace_seconds).model_dump(mode="json")
         return self._model(GcReport, "POST", "/gc", json=body, idempotent=dry_run)
+
+    def store_roots(self, store: str) -> list[OutputRef]:
+        """The outputs the team's shared artifact store at ``store`` must keep."""
+        return self._model(StoreRoots, "GET", "/gc/store-roots", params={"store": store}).outputs
 
     def update_run(self, run_id: str, update: RunUpdate) -> RunPublic:
         body = update.model_dump(mode="json")

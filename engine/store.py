@@ -19,11 +19,14 @@ the registry.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
 import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
@@ -65,7 +68,11 @@ class ArtifactStore(ABC):
 
     @abstractmethod
     def drop(self, digest: str) -> None:
-        """Forget a blob (it was corrupt)."""
+        """Forget a blob (it was corrupt, or collected)."""
+
+    @abstractmethod
+    def list_blobs(self) -> Iterator[tuple[str, datetime]]:
+        """Every blob stored, with when it was written (for ``store_gc``)."""
 
     def local_path(self, digest: str) -> Path | None:
         """A local file holding the blob, when the store has one (not verified)."""
@@ -223,6 +230,11 @@ class LocalArtifactStore(ArtifactStore):
     def drop(self, digest: str) -> None:
         self._path(digest).unlink(missing_ok=True)
 
+    def list_blobs(self) -> Iterator[tuple[str, datetime]]:
+        for path in self._blobs.glob("??/*"):
+            with contextlib.suppress(FileNotFoundError):
+                yield path.name, datetime.fromtimestamp(path.stat().st_mtime, UTC)
+
 
 class FsspecArtifactStore(ArtifactStore):
     """Blobs under any fsspec URL (``s3://bucket/prefix``, ``memory://x``, ``file:///…``).
@@ -285,3 +297,17 @@ class FsspecArtifactStore(ArtifactStore):
         path = self._path(digest)
         if self.fs.exists(path):
             self.fs.rm(path)
+
+    def list_blobs(self) -> Iterator[tuple[str, datetime]]:
+        found = self.fs.find(f"{self.root}/blobs", detail=True)
+        for path, info in found.items():
+            yield path.rsplit("/", 1)[-1], _modified(info)
+
+
+def _modified(info: dict[str, Any]) -> datetime:
+    """When an fsspec listing says an object was written: S3's ``LastModified``, a local
+    file's ``mtime``, a memory file's ``created``."""
+    when = info.get("LastModified") or info.get("mtime") or info.get("created")
+    if isinstance(when, datetime):
+        return when if when.tzinfo else when.replace(tzinfo=UTC)
+    return datetime.fromtimestamp(float(when or 0), UTC)

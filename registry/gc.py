@@ -12,6 +12,12 @@ Roots — what keeps a blob (the ``BlobRef`` rows of ``references``, by kind):
 - the files (``DirMember``) of every folder output that a live cache entry or a pinned step
   names, through the folder's manifest blob.
 
+Outputs kept in a team's shared artifact store (cache entries with a ``store``) are no
+registry blobs: nothing here deletes them, and an expired entry of that kind is deleted like
+any other. Their store is collected by the engine (``modreg gc --store URL``, with the
+team's own credentials), whose roots ``store_roots`` lists: the outputs of the team's live
+entries naming that store, and of the steps of its pinned runs.
+
 ``upload`` references are weak, as are the ``step`` references of unpinned runs: a blob
 that only they name is kept while it was seen (uploaded, found by ``HEAD``, or newly
 referred to: ``Blob.last_seen``) within the grace period, and collected after that.
@@ -57,7 +63,7 @@ from modreg.registry.models import (
     utcnow,
 )
 from modreg.registry.references import VERSION_KINDS
-from modreg.registry.schemas import GcBlob, GcReport
+from modreg.registry.schemas import GcBlob, GcReport, OutputRef, StoreRoots
 
 BATCH = 200  # blobs locked and deleted per transaction: short locks, few round trips
 
@@ -193,3 +199,28 @@ def _sweep(
                 store.delete(sha256)
         session.commit()
     return doomed
+
+
+def store_roots(
+    session: Session, team_id: int, store_url: str, retention: timedelta | None
+) -> StoreRoots:
+    """The outputs a collection of the team's store at ``store_url`` must keep."""
+    now = utcnow()
+    entries = select(CacheEntry.outputs).where(
+        col(CacheEntry.team_id) == team_id,
+        col(CacheEntry.store) == store_url,
+        _live_entries(retention, now),
+    )
+    pinned = (
+        select(StepRun.record)
+        .join(PipelineRun)
+        .where(col(PipelineRun.team_id) == team_id, _pinned_runs())
+    )
+    named = [*session.exec(entries)]
+    named += [record.get("outputs") or {} for record in session.exec(pinned)]
+    refs = {
+        OutputRef.model_validate(ref).digest: OutputRef.model_validate(ref)
+        for outputs in named
+        for ref in outputs.values()
+    }
+    return StoreRoots(outputs=[refs[digest] for digest in sorted(refs)])

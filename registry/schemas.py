@@ -495,6 +495,13 @@ class CacheLookupResult(Wire):
     entries: dict[str, CacheEntryPublic]  # only the fingerprints that have an entry
 
 
+class StoreRoots(Wire):
+    """What keeps step outputs in a team's shared artifact store: the outputs of its live
+    cache entries naming that store, and of the steps of its pinned runs."""
+
+    outputs: list[OutputRef]
+
+
 class LeaseClaim(Wire):
     """Claim the right to execute a fingerprint for the caller's team, for ``ttl`` seconds
     (renewed by ``LeaseRenewal`` while the step runs)."""

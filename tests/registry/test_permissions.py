@@ -296,6 +296,9 @@ EXPECTED: dict[str, list[Case]] = {
     "PATCH /api/v1/runs/{run_id}": [Case("/api/v1/runs/{run}", TEAM_RECORD, {"status": "running"})],
     "PUT /api/v1/runs/{run_id}/pin": [Case("/api/v1/runs/{run}/pin", TEAM_RECORD)],
     "DELETE /api/v1/runs/{run_id}/pin": [Case("/api/v1/runs/{run}/pin", TEAM_RECORD)],
+    "GET /api/v1/gc/store-roots": [
+        Case("/api/v1/gc/store-roots?store=s3://b/p", both(o(401, 200, 200, 200, 200, 403)))
+    ],
     "POST /api/v1/gc": [
         Case("/api/v1/gc", both(o(401, 403, 403, 403, 403, 200)), {"dry_run": True})
     ],
