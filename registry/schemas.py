@@ -495,6 +495,13 @@ class CacheLookupResult(Wire):
     entries: dict[str, CacheEntryPublic]  # only the fingerprints that have an entry
 
 
+class BlobCompose(Wire):
+    """A blob larger than one upload, sent as chunks (each a blob the team uploaded, in
+    order): the registry joins them, and the whole must hash to the name."""
+
+    chunks: list[str] = Field(min_length=1, max_length=100_000)
+
+
 class StoreRoots(Wire):
     """What keeps step outputs in a team's shared artifact store: the outputs of its live
     cache entries naming that store, and of the steps of its pinned runs."""
@@ -666,6 +673,8 @@ class Health(Wire):
     version: str
     database: str
     corrupt_blobs: int = 0  # blobs this server found corrupt and dropped since it started
+    # one upload's limit: a client sends a larger blob in chunks (POST /blobs/{sha}/compose)
+    max_upload_bytes: int | None = None
 
 
 class GcRequest(Wire):
