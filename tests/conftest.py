@@ -6,6 +6,8 @@
   needs, e.g. two replicas on one PostgreSQL) and stops them all at teardown.
 - ``registry_server``: one such server; it uses ``db_url`` when the test asks for it too.
 - ``team_tokens``: team ``vision`` on ``registry_server`` with a publish, a run and a read token.
+- ``s3_server``: one moto S3 server process for the session (``s3_server.py``), its
+  ``AWS_*`` variables set while it runs; each test makes its own bucket.
 """
 
 from __future__ import annotations
