@@ -1,14 +1,16 @@
 """Lease benchmark: what one-execution-per-fingerprint adds to each executed step.
 
-An executed step makes two lease requests the engine did not make before: a claim before it
-runs and a release after its cache entry is recorded (``engine/leases.py``); the heartbeat
-renews every held lease in one request per interval, whatever their number. Measured here
-against a real registry on loopback, through the engine's own ``RegistryClient``:
+An executed step makes one lease request the engine did not make before: the claim before
+it runs; recording its cache entry, a request it made already, ends the lease in the same
+transaction (``engine/leases.py``). A failed step releases its lease (one more request); the
+heartbeat renews every held lease in one request per interval, whatever their number.
+Measured against a real registry on loopback, through the engine's own ``RegistryClient``:
 
 - floor: ``GET /health``, the cheapest round trip the client can make, in the same run;
-- claim + release of a fresh fingerprint (the cost per executed step);
-- a claim of a fingerprint another engine holds (what a parked step pays per poll);
-- one renewal of 50 held leases (the heartbeat's cost per interval).
+- the claim of a fresh fingerprint (what an executed step pays);
+- recording a (store-side) cache entry that ends a lease (a request every step made before);
+- a release (a failed step), a claim another engine holds (a parked step, per poll), and one
+  renewal of 50 held leases (the heartbeat, per interval).
 
     .venv/bin/python benchmarks/bench_lease.py [--requests 300] [--db postgresql+psycopg://…]
 """
@@ -32,7 +34,13 @@ from registry_servers import create_team_tokens, start_server, stop_server  # no
 
 from modreg.client import RegistryClient  # noqa: E402
 from modreg.client.config import ClientConfig  # noqa: E402
-from modreg.registry.schemas import LeaseClaim, LeaseRenewal  # noqa: E402
+from modreg.registry.schemas import (  # noqa: E402
+    CacheEntryCreate,
+    LeaseClaim,
+    LeaseRenewal,
+    OutputRef,
+    PortType,
+)
 
 HELD = 50
 
@@ -58,10 +66,18 @@ def bench(client: RegistryClient, count: int) -> list[str]:
     mine = LeaseClaim(holder=f"bench-{run}", ttl=60)
     other = LeaseClaim(holder=f"other-{run}", ttl=60)
 
-    def claim_release(index: int) -> None:
-        fingerprint = f"{run}-{index}"
-        assert client.claim_lease(fingerprint, mine).granted
-        client.release_lease(fingerprint, mine.holder)
+    def claim(index: int) -> None:
+        assert client.claim_lease(f"{run}-{index}", mine).granted
+
+    entry = CacheEntryCreate(
+        outputs={"out": OutputRef(type=PortType.file, digest="ab" * 32)}, store="s3://bench/x"
+    )
+
+    def record(index: int) -> None:
+        client.record_cache(f"{run}-{index}", entry)
+
+    def release(index: int) -> None:
+        client.release_lease(f"{run}-failed-{index}", mine.holder)
 
     held = [f"{run}-held-{i}" for i in range(HELD)]
     for fingerprint in held:
@@ -75,7 +91,9 @@ def bench(client: RegistryClient, count: int) -> list[str]:
     floor_p50 = statistics.median(floor)
     return [
         _row("floor: GET /health", floor, floor_p50),
-        _row("per executed step: claim + release", _timed(claim_release, count), floor_p50),
+        _row("per executed step: the claim", _timed(claim, count), floor_p50),
+        _row("  then its cache entry, ending the lease", _timed(record, count), floor_p50),
+        _row("per failed step: a release", _timed(release, count), floor_p50),
         _row("per poll of a parked step: a held claim",
              _timed(lambda _: client.claim_lease(held[0], other), count), floor_p50),
         _row(f"per heartbeat: renew {HELD} leases", _timed(renew, count), floor_p50),

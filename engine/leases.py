@@ -6,8 +6,9 @@ a step that may reuse a result, the scheduler claims the fingerprint (``claim``)
 registry answers one of three things (``registry/leases.py``):
 
 - ``granted``: execute; the lease is renewed by the engine's one heartbeat loop
-  (``heartbeat.Heartbeat`` calls ``renew``: one request for every lease held) and released
-  once the cache entry is recorded, or the step failed;
+  (``heartbeat.Heartbeat`` calls ``renew``: one request for every lease held) and ends when
+  the cache entry is recorded (the registry drops it in that same request: ``settled``), or
+  is released when the step failed or could not be shared;
 - ``entry``: another engine finished it meanwhile: reuse that result;
 - neither: another engine holds it; the scheduler parks the step (no job slot held) and
   claims again every ``poll`` seconds, until the result appears or the holder's lease
@@ -15,7 +16,7 @@ registry answers one of three things (``registry/leases.py``):
 
 A registry that cannot answer a claim (unreachable, or too old to know leases) does not
 stop the step: executing is always safe, at worst twice. The price, measured by
-``benchmarks/bench_lease.py``: two requests per executed step (claim and release).
+``benchmarks/bench_lease.py``: one request per executed step (the claim).
 """
 
 from __future__ import annotations
@@ -65,6 +66,11 @@ class Leases:
             with self._lock:
                 self._held.add(fingerprint)
         return Claim(granted=grant.granted, entry=grant.entry, holder=grant.holder)
+
+    def settled(self, fingerprint: str) -> None:
+        """The step's cache entry is recorded, which ended its lease in the registry."""
+        with self._lock:
+            self._held.discard(fingerprint)
 
     def release(self, fingerprint: str) -> None:
         """Let go of a lease (a no-op for one never held); a failure only lets it expire."""

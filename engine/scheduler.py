@@ -406,6 +406,8 @@ class Scheduler:
         self.ws.state.remember(fingerprint, entry)
         if self.cache.share(fingerprint, result.outputs, run_id, node.label):
             self.ws.state.remember(fingerprint, dataclasses.replace(entry, shared=True))
+            if self.leases is not None:
+                self.leases.settled(fingerprint)
 
     def _online_registry(self) -> RegistryProtocol | None:
         return None if self.options.offline else self.ws.registry

@@ -12,8 +12,9 @@ Atomicity, on SQLite and PostgreSQL alike, comes from the ``(team, fingerprint)`
 key: an ``INSERT … ON CONFLICT DO NOTHING`` creates the row for exactly one claimant, and
 taking a row over is one ``UPDATE … WHERE holder = me OR expires_at < now`` whose row count
 says who won. The holder renews all its leases in one call per heartbeat
-(``renew``) and deletes its row (``release``) once the cache entry is recorded or the step
-failed, so a waiting engine finds the entry on its next claim. Expiry uses the replica's
+(``renew``); recording the step's cache entry deletes the lease in the same transaction
+(``runs.put_cache``), so a waiting engine finds the entry on its next claim, and a holder
+whose step failed deletes it itself (``release``). Expiry uses the replica's
 clock: replicas of one registry are assumed to agree within a fraction of a ``ttl``.
 """
 

@@ -8,7 +8,8 @@ answered as unknown. Cache entries and step runs refer to the blobs they name
 
 Cache entries are write-once: the first writer of a ``(team, fingerprint)`` wins and later
 writers get the stored entry back, so two runs that computed the same step agree on one
-result. A wrong (poisoned) one is removed by eviction — named fingerprints, or every entry
+result; recording it ends the fingerprint's lease (``leases``) in the same transaction. A
+wrong (poisoned) one is removed by eviction — named fingerprints, or every entry
 a step of a module version produced (found through the team's step records, which name the
 module version and the fingerprint of each step) — with an audit event per entry; the next
 writer of the fingerprint wins again.
@@ -46,6 +47,7 @@ from modreg.registry.errors import (
 )
 from modreg.registry.models import (
     CacheEntry,
+    Lease,
     PipelineRun,
     RefKind,
     StepRun,
@@ -140,6 +142,10 @@ def put_cache(
     if inserted:
         assert entry.id is not None
         references.refer(session, team_id, RefKind.cache, entry.id, digests)
+    # the result is recorded: whoever held the step's lease is done with it (leases.py)
+    session.execute(
+        delete(Lease).where(col(Lease.team_id) == team_id, col(Lease.fingerprint) == fingerprint)
+    )
     session.commit()
     return entry_public(entry, _team_name(session, team_id))
 
