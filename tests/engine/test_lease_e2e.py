@@ -141,3 +141,36 @@ def test_a_dead_holders_lease_expires_and_is_taken_over(
     with env.client(holder) as client:
         (entry,) = client.lookup_cache([body["steps"]["a"]["fingerprint"]]).values()
     assert entry.run_id == body["run"], "the cache entry is the survivor's"
+
+
+def test_a_step_waiting_for_another_machine_holds_no_job_slot(
+    two_machines: tuple[EngineEnv, ServerHandle],
+) -> None:
+    """Bob runs with one job slot: the slow step (first in the plan, so first in the pool)
+    is parked on alice's lease, and his other step runs meanwhile, before alice finishes."""
+    env, handle = two_machines
+    env.module("slow", inputs={"raw": "file"}, files=script(env, "slow", SLOW))
+    quick = 'Path(args["out"]).write_text(args["who"])'
+    env.module("quick", params={"who": {"type": "str"}}, files=script(env, "quick", quick))
+    (env.root / "work").mkdir(parents=True, exist_ok=True)
+    (env.root / "work" / "raw.txt").write_text("raw")
+    pipeline = env.pipeline("name: two\nsteps:\n  a:\n    uses: TEAM/slow@^1.0\n"
+                            "    inputs: {raw: raw.txt}\n  q:\n    uses: TEAM/quick@^1.0\n"
+                            "    params: {who: alice}\n")  # fmt: skip
+    alice = env.spawn("run", pipeline, "--json", user="alice")
+    bob = None
+    try:
+        _until(lambda: _starts(env) == 1 and env.executions() == ["quick"], "alice runs both")
+        bob = env.spawn("run", pipeline, "--json", "--jobs", "1", "--set", "q.params.who=bob",
+                        user="bob")  # fmt: skip
+        _until(lambda: env.executions() == ["quick", "quick"], "bob ran q while a waited")
+        assert _starts(env) == 1 and not (env.root / "go").exists()
+        (env.root / "go").write_text("go")
+        bodies = {"alice": _finish(alice), "bob": _finish(bob)}
+    finally:
+        for process in (alice, bob):
+            if process is not None and process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+    assert bodies["alice"]["steps"]["a"]["status"] == "executed"
+    assert bodies["bob"]["steps"]["a"]["status"] == "reused"
+    assert _starts(env) == 1
