@@ -34,6 +34,7 @@ while not marker.with_name("go").exists():
 Path(args["out"]).write_text("done")
 """
 USERS = ("alice", "bob")
+LEASE_TTL = 3.0  # three heartbeats of MODREG_RUN_HEARTBEAT=1
 
 
 @pytest.fixture
@@ -102,6 +103,8 @@ def test_two_machines_execute_a_step_once(two_machines: tuple[EngineEnv, ServerH
     processes = _spawn_both(env, pipeline)
     try:
         _until(lambda: _starts(env) == 1 and _claims(handle) >= 2, "both engines claimed")
+        time.sleep(LEASE_TTL + 1)  # longer than a lease lives: the holder's heartbeat renews it
+        assert _starts(env) == 1, "the waiting engine did not take a live lease over"
         (env.root / "go").write_text("go")
         bodies = {user: _finish(process) for user, process in processes.items()}
     finally:

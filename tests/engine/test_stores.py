@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import subprocess
 import sys
 import time
@@ -174,3 +175,24 @@ def test_an_interrupted_s3_upload_leaves_no_partial_blob(
     assert store.put_path(big) == (digest, big.stat().st_size)
     store.read_to(digest, tmp_path / "back.bin")
     assert (tmp_path / "back.bin").stat().st_size == big.stat().st_size
+
+
+def test_a_worker_reopens_a_pickled_store_by_its_url(store: ArtifactStore, tmp_path: Path) -> None:
+    """A store handed to a worker process travels as its URL: the worker opens it with its
+    own credentials (the ``AWS_*`` of its environment), not the sender's."""
+    if not isinstance(store, FsspecArtifactStore) or store.url.startswith("memory://"):
+        pytest.skip("a worker opens a shared store by its URL")
+    source = tmp_path / "out.bin"
+    source.write_bytes(b"made on the engine's machine")
+    ref = store.put_output(source, PortType.file)
+    code = (
+        "import pickle, sys; from pathlib import Path\n"
+        "from modreg.registry.schemas import OutputRef\n"
+        "store, ref = pickle.loads(sys.stdin.buffer.read())\n"
+        "store.materialize(ref, Path(sys.argv[1]))\n"
+    )
+    payload = pickle.dumps((store, ref))
+    assert b"modreg-test-secret" not in payload, "no credentials travel with it"
+    worker = [sys.executable, "-c", code, str(tmp_path / "back.bin")]
+    subprocess.run(worker, input=payload, check=True)
+    assert (tmp_path / "back.bin").read_bytes() == b"made on the engine's machine"
