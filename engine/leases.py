@@ -53,6 +53,7 @@ class Leases:
         self.warnings = warnings
         self._held: set[str] = set()
         self._lock = threading.Lock()
+        self._warned = False
 
     def claim(self, fingerprint: str) -> Claim:
         try:
@@ -60,7 +61,12 @@ class Leases:
                 fingerprint, LeaseClaim(holder=self.holder, ttl=self.ttl)
             )
         except Exception as exc:  # noqa: BLE001 - executing without a lease is safe
-            self.warnings.append(f"could not claim the lease of {fingerprint[:12]}: {exc}")
+            if not self._warned:  # once: an old registry would say it for every step
+                self._warned = True
+                self.warnings.append(
+                    f"could not claim the lease of step {fingerprint[:12]} ({exc}): "
+                    "executing without one, so another engine may execute it too"
+                )
             return Claim(granted=True)
         if grant.granted:
             with self._lock:
