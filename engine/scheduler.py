@@ -17,17 +17,17 @@ Algorithm (all on the calling thread, except the work itself):
    advancing repeats until nothing changes. A no-change re-run thus touches no network.
 2. *Dispatch*: ready nodes go to a thread pool of ``jobs`` workers. A worker takes the
    fingerprint's file lock in the state dir, looks in the local cache again (a concurrent
-   run may just have finished the same step: then it reuses it), claims the fingerprint's
-   lease in the registry (``leases``: another engine may be executing it, or have just
-   finished it: then it reuses that result; while another engine holds it, the node is
-   *parked*: it keeps ``running`` but gives its job slot back, and is dispatched again
-   every ``LEASE_POLL_SECONDS`` until the result appears or the lease is taken over),
-   stages the inputs (blobs
-   fetched from the registry when not local), runs the job on the executor with retries,
-   records the outputs in the local cache and shares them with the registry (blobs, then
-   the cache entry), and releases the lease. Outputs are in the store before the cache
-   entry names them, and both
-   are written by rename, so a run killed at any instant loses no completed step.
+   run may just have finished the same step: then it reuses it), and claims the
+   fingerprint's lease in the registry (``leases``): another engine may have just finished
+   it (then it reuses that result) or be executing it — then the node is *parked*: it stays
+   ``running`` but gives its job slot back, and is dispatched again every
+   ``LEASE_POLL_SECONDS`` until the result appears or the holder's lease expires and is
+   taken over. Holding the lease, the worker stages the inputs (blobs fetched from the
+   registry when not local), runs the job on the executor with retries, records the
+   outputs in the local cache and shares them with the registry (blobs, then the cache
+   entry, which ends the lease; a failed step releases it). Outputs are in the store before
+   the cache entry names them, and both are written atomically, so a run killed at any
+   instant loses no completed step.
 3. *Complete*: results come back to the scheduler thread, which updates states; a failed
    node makes its dependents ``skipped`` on the next advance, independent nodes go on.
    A node whose reused upstream outputs turn out to be missing or corrupt everywhere sends

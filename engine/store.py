@@ -254,6 +254,7 @@ class FsspecArtifactStore(ArtifactStore):
         self.root = root.rstrip("/")
         protocols = self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,)
         self._renames = bool({"file", "local"} & set(protocols))
+        self._shared = "memory" not in protocols  # one process's memory is nobody else's
 
     def __repr__(self) -> str:
         return f"FsspecArtifactStore({self.url!r})"
@@ -264,7 +265,7 @@ class FsspecArtifactStore(ArtifactStore):
 
     @property
     def shared_url(self) -> str | None:
-        return self.url
+        return self.url if self._shared else None
 
     def _path(self, digest: str) -> str:
         return f"{self.root}/blobs/{digest[:2]}/{digest}"
