@@ -16,7 +16,9 @@ registry answers one of three things (``registry/leases.py``):
 
 A registry that cannot answer a claim (unreachable, or too old to know leases) does not
 stop the step: executing is always safe, at worst twice. The price, measured by
-``benchmarks/bench_lease.py``: one request per executed step (the claim).
+``benchmarks/bench_lease.py``: one request per executed step, the claim — 8 ms p50 on
+SQLite, 13 ms on PostgreSQL, against a 4 ms floor (``GET /health``), on loopback on a
+2-core machine under load 4.
 """
 
 from __future__ import annotations
