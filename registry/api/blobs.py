@@ -23,6 +23,7 @@ from contextlib import ExitStack
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse
+from sqlmodel import Session
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
@@ -105,7 +106,7 @@ COMPOSED_MAX_BYTES = 2**50  # a PiB: the chunk count times the upload limit boun
 
 
 def _join(
-    session: SessionDep, store: BlobStore, body: BlobCompose, reach: Reach, writer: BlobWriter
+    session: Session, store: BlobStore, body: BlobCompose, reach: Reach, writer: BlobWriter
 ) -> None:
     """Stream every chunk, verified, into ``writer``; a chunk the team did not upload is 404."""
     for chunk in body.chunks:
