@@ -26,7 +26,8 @@ Algorithm:
 
 1. *Mark*: one query lists the candidates: ``Blob`` rows unseen for the grace period that
    no root reaches. A dry run stops here and reports them; expired cache entries are counted.
-2. *Expire*: expired cache entries are deleted with their references.
+2. *Expire*: expired cache entries are deleted with their references, and the leases
+   (``leases``) whose holder stopped renewing them before the grace period.
 3. *Sweep*, a batch at a time, each in one transaction: lock the candidates' rows
    (``SELECT … FOR UPDATE`` on PostgreSQL; on SQLite the first write takes the database's
    one write lock), then ask the mark query again for just those rows. Whatever came to
@@ -56,6 +57,7 @@ from modreg.registry.models import (
     BlobRef,
     CacheEntry,
     DirMember,
+    Lease,
     ModuleVersion,
     PipelineRun,
     RefKind,
@@ -151,6 +153,7 @@ def collect(
     if dry_run:
         return report
     _expire(engine, expired)
+    _drop_dead_leases(engine, now - grace)
     deleted: list[GcBlob] = []
     for start in range(0, len(candidates), BATCH):
         batch = [blob.sha256 for blob in candidates[start : start + BATCH]]
@@ -168,6 +171,14 @@ def _expire(engine: Engine, entry_ids: list[int]) -> None:
                 )
             )
             session.execute(delete(CacheEntry).where(col(CacheEntry.id).in_(chunk)))
+        session.commit()
+
+
+def _drop_dead_leases(engine: Engine, before: datetime) -> None:
+    """A dead engine's lease is taken over by the next claim of its step; one whose step
+    nobody claims again would stay for ever."""
+    with Session(engine) as session:
+        session.execute(delete(Lease).where(col(Lease.expires_at) < before))
         session.commit()
 
 
