@@ -9,9 +9,9 @@ Failure handling, in one place (``_send``):
 
 - a problem+json answer is raised as the very class of ``modreg.registry.errors`` it names
   (``version-exists`` -> ``VersionExistsError``), with the server's detail as the message;
-- idempotent calls (GET, HEAD, PUT, PATCH of a run's final state, and the read-only POSTs
-  ``/resolve`` and ``/cache/lookup``) are retried with exponential backoff on transport errors
-  and on 502/503/504; a publish or a run creation is sent once;
+- idempotent calls (GET, HEAD, PUT, PATCH of a run's final state, and the POSTs
+  ``/resolve``, ``/cache/lookup`` and ``/leases/renew``) are retried with exponential
+  backoff on transport errors and on 502/503/504; a publish or a run creation is sent once;
 - when the registry stays unreachable, ``RegistryUnavailableError`` names the URL;
 - every request says which modreg and API level it comes from, and an answer from a
   registry too old for this client is ``RegistryTooOldError`` (``registry.compatibility``).
@@ -47,6 +47,7 @@ from modreg.registry.errors import (
     error_class_for,
 )
 from modreg.registry.schemas import (
+    BlobCompose,
     CacheEntryCreate,
     CacheEntryPublic,
     CacheEvicted,
@@ -59,7 +60,12 @@ from modreg.registry.schemas import (
     GcRequest,
     Health,
     Identity,
+    LeaseClaim,
+    LeaseGrant,
+    LeaseRenewal,
+    LeasesRenewed,
     ModulePublic,
+    OutputRef,
     PublishResult,
     Resolution,
     ResolveRequest,
@@ -70,6 +76,7 @@ from modreg.registry.schemas import (
     Scope,
     StatusChange,
     StepRunBatch,
+    StoreRoots,
     SweepCreate,
     SweepPublic,
     TeamCreate,
@@ -146,6 +153,21 @@ def _default_transport(url: str) -> httpx.HTTPTransport:
     return httpx.HTTPTransport(verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
 
 
+CHUNK_BYTES = 64 * 2**20  # a chunk of an upload larger than the registry's limit
+DEFAULT_UPLOAD_LIMIT = 100 * 2**20  # a registry too old to say its own
+
+
+def _copy_chunk(source: BinaryIO, dest: Path, size: int) -> str | None:
+    """Copy the next ``size`` bytes of ``source`` to ``dest``; their sha256, None at the end."""
+    digest, left = hashlib.sha256(), size
+    with dest.open("wb") as out:
+        while left and (data := source.read(min(left, 1 << 20))):
+            digest.update(data)
+            out.write(data)
+            left -= len(data)
+    return digest.hexdigest() if left < size else None
+
+
 class RegistryClient:
     """A connection to one registry; use as a context manager, or call ``close()``."""
 
@@ -162,6 +184,7 @@ class RegistryClient:
         self.url = normalize_url(url)
         self.retries = retries
         self.backoff = backoff
+        self._upload_limit: int | None = None  # the registry's, read from /health when needed
         headers = compatibility.request_headers()
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -474,11 +497,35 @@ class RegistryClient:
         return response.status_code < 400
 
     def put_blob(self, sha256: str, path: Path) -> None:
-        """Upload a file whose sha256 is known; a no-op when the blob exists."""
+        """Upload a file whose sha256 is known; a no-op when the blob exists. A file over the
+        registry's upload limit goes in chunks (``_put_chunked``)."""
         if self.has_blob(sha256):
+            return
+        limit = self._max_upload()
+        if path.stat().st_size > limit:
+            self._put_chunked(sha256, path, min(limit, CHUNK_BYTES))
             return
         headers = {"Content-Type": "application/octet-stream"}
         self._send("PUT", f"/blobs/{sha256}", idempotent=True, upload=path, headers=headers)
+
+    def _max_upload(self) -> int:
+        if self._upload_limit is None:
+            self._upload_limit = self.health().max_upload_bytes or DEFAULT_UPLOAD_LIMIT
+        return self._upload_limit
+
+    def _put_chunked(self, sha256: str, path: Path, chunk_bytes: int) -> None:
+        """Upload a file as chunk blobs, then have the registry compose them. Each chunk is
+        an upload of its own, skipped when the registry has it: an upload cut off by a broken
+        connection resumes from the chunk it lost, in this call (retries) or the next one.
+        One chunk at a time sits in a temporary file, never in memory."""
+        chunks = []
+        with tempfile.TemporaryDirectory(prefix="modreg-chunks-") as temp, path.open("rb") as src:
+            part = Path(temp) / "chunk"
+            while digest := _copy_chunk(src, part, chunk_bytes):
+                self.put_blob(digest, part)
+                chunks.append(digest)
+        body = BlobCompose(chunks=chunks).model_dump(mode="json")
+        self._send("POST", f"/blobs/{sha256}/compose", idempotent=True, json=body)
 
     def get_blob(self, sha256: str, dest: Path) -> None:
         """Download a blob to ``dest`` (atomically), verifying its sha256."""
@@ -496,6 +543,20 @@ class RegistryClient:
         return self._model(
             CacheEntryPublic, "PUT", f"/cache/{quote(fingerprint, safe='')}", json=body
         )
+
+    def claim_lease(self, fingerprint: str, claim: LeaseClaim) -> LeaseGrant:
+        """Claim a step's execution for the team (idempotent for the same holder)."""
+        path = f"/leases/{quote(fingerprint, safe='')}"
+        return self._model(LeaseGrant, "PUT", path, json=claim.model_dump(mode="json"))
+
+    def renew_leases(self, renewal: LeaseRenewal) -> list[str]:
+        body = renewal.model_dump(mode="json")
+        answer = self._model(LeasesRenewed, "POST", "/leases/renew", json=body, idempotent=True)
+        return answer.held
+
+    def release_lease(self, fingerprint: str, holder: str) -> None:
+        path = f"/leases/{quote(fingerprint, safe='')}"
+        self._send("DELETE", path, idempotent=True, params={"holder": holder})
 
     def evict_cache(self, eviction: CacheEviction) -> list[CacheEntryPublic]:
         """Drop cache entries (a publish token of the team, or the admin); the evicted ones."""
@@ -534,6 +595,10 @@ class RegistryClient:
         """Delete (``dry_run``: list) the registry's blobs nothing refers to (the admin only)."""
         body = GcRequest(dry_run=dry_run, grace_seconds=grace_seconds).model_dump(mode="json")
         return self._model(GcReport, "POST", "/gc", json=body, idempotent=dry_run)
+
+    def store_roots(self, store: str) -> list[OutputRef]:
+        """The outputs the team's shared artifact store at ``store`` must keep."""
+        return self._model(StoreRoots, "GET", "/gc/store-roots", params={"store": store}).outputs
 
     def update_run(self, run_id: str, update: RunUpdate) -> RunPublic:
         body = update.model_dump(mode="json")

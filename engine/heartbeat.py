@@ -2,9 +2,11 @@
 engine died.
 
 While the scheduler works, a ``Heartbeat`` thread tells the registry every ``interval``
-seconds that each run is still ``running`` (a ``RunUpdate``; the registry stamps it). A
-run whose engine was killed stops beating, and the registry reads it ``abandoned`` once its
-``run_heartbeat_timeout`` has passed.
+seconds that each run is still ``running`` (a ``RunUpdate``; the registry stamps it) and
+renews the engine's step leases (``leases.Leases``, one request for all of them): one loop
+per engine, not one per step. A run whose engine was killed stops beating, and the registry
+reads it ``abandoned`` once its ``run_heartbeat_timeout`` has passed; its leases expire and
+another engine takes their steps over.
 
 To close such a run for good, each recorded run leaves a marker ``STATE/open/<run id>.json``
 (its pipeline) for as long as it is not recorded as ended, and its engine holds an ``flock``
@@ -28,18 +30,26 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
+from modreg.engine.leases import Leases
 from modreg.engine.protocol import RegistryProtocol
 from modreg.engine.state import StateDir
 from modreg.registry.schemas import RunStatus, RunUpdate, StepRunBatch
 
 
 class Heartbeat:
-    """Beats for ``run_ids`` on a daemon thread from ``start`` to ``stop``."""
+    """Beats for ``run_ids`` and ``leases`` on a daemon thread from ``start`` to ``stop``."""
 
-    def __init__(self, registry: RegistryProtocol, run_ids: list[str], interval: float) -> None:
+    def __init__(
+        self,
+        registry: RegistryProtocol,
+        run_ids: list[str],
+        interval: float,
+        leases: Leases | None = None,
+    ) -> None:
         self.registry = registry
         self.run_ids = list(run_ids)
         self.interval = interval
+        self.leases = leases
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._beat, name="modreg-heartbeat", daemon=True)
 
@@ -53,6 +63,9 @@ class Heartbeat:
 
     def _beat(self) -> None:
         while not self._stopped.wait(self.interval):
+            if self.leases is not None:
+                with contextlib.suppress(Exception):  # a lease lives three beats
+                    self.leases.renew()
             for run_id in self.run_ids:
                 if self._stopped.is_set():
                     return

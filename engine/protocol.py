@@ -13,6 +13,9 @@ from typing import Protocol
 from modreg.registry.schemas import (
     CacheEntryCreate,
     CacheEntryPublic,
+    LeaseClaim,
+    LeaseGrant,
+    LeaseRenewal,
     Resolution,
     RunCreate,
     RunPublic,
@@ -45,6 +48,16 @@ class RegistryProtocol(Protocol):
     def lookup_cache(self, fingerprints: list[str]) -> dict[str, CacheEntryPublic]: ...
 
     def record_cache(self, fingerprint: str, entry: CacheEntryCreate) -> CacheEntryPublic: ...
+
+    def claim_lease(self, fingerprint: str, claim: LeaseClaim) -> LeaseGrant:
+        """Claim a step's execution for the team: granted, held elsewhere, or already done."""
+        ...
+
+    def renew_leases(self, renewal: LeaseRenewal) -> list[str]:
+        """Renew every lease named; the ones still held."""
+        ...
+
+    def release_lease(self, fingerprint: str, holder: str) -> None: ...
 
     def create_sweep(self, sweep: SweepCreate) -> SweepPublic: ...
 

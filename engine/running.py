@@ -20,6 +20,7 @@ from typing import Any
 
 from modreg.engine.digests import DigestCache
 from modreg.engine.heartbeat import Heartbeat, OpenRuns, close_stale_runs, open_runs
+from modreg.engine.leases import Leases
 from modreg.engine.lock import read_pipeline_lock, write_lock
 from modreg.engine.plan import Plan, build_plan
 from modreg.engine.protocol import RegistryProtocol
@@ -219,12 +220,14 @@ def execute_plan(
     registry = None if options.offline else workspace.registry
     started = start_runs(plan, registry, sweep or len(plan.runs) > 1)
     markers = open_runs(workspace.state)
-    scheduler = Scheduler(plan, workspace, options, started.run_ids)
+    warnings: list[str] = []
+    leases = None if registry is None else Leases(registry, options.heartbeat_seconds, warnings)
+    scheduler = Scheduler(plan, workspace, options, started.run_ids, leases, warnings)
     heartbeat = None
     if registry is not None:
         closing = _hold_and_close(plan, started.run_ids, markers, workspace, registry)
         scheduler.warnings += closing
-        heartbeat = Heartbeat(registry, started.run_ids, options.heartbeat_seconds)
+        heartbeat = Heartbeat(registry, started.run_ids, options.heartbeat_seconds, leases)
         heartbeat.start()
     try:
         with workspace.state.in_use():  # `modreg cache prune` leaves this state alone meanwhile

@@ -18,11 +18,17 @@ Algorithm (all on the calling thread, except the work itself):
 2. *Dispatch*: ready nodes go to a thread pool of ``jobs`` workers, only as many as are
    free, so a node is ``running`` exactly while a worker has it. A worker takes the
    fingerprint's file lock in the state dir, looks in the local cache again (a concurrent
-   run may just have finished the same step: then it reuses it), stages the inputs (blobs
-   fetched from the registry when not local), runs the job on the executor with retries,
-   records the outputs in the local cache and shares them with the registry (blobs, then
-   the cache entry). Outputs are in the store before the cache entry names them, and both
-   are written by rename, so a run killed at any instant loses no completed step.
+   run may just have finished the same step: then it reuses it), and claims the
+   fingerprint's lease in the registry (``leases``): another engine may have just finished
+   it (then it reuses that result) or be executing it — then the node is *parked*: it stays
+   ``running`` but gives its job slot back, and is dispatched again every
+   ``LEASE_POLL_SECONDS`` until the result appears or the holder's lease expires and is
+   taken over. Holding the lease, the worker stages the inputs (blobs fetched from the
+   registry when not local), runs the job on the executor with retries, records the
+   outputs in the local cache and shares them with the registry (blobs, then the cache
+   entry, which ends the lease; a failed step releases it). Outputs are in the store before
+   the cache entry names them, and both are written atomically, so a run killed at any
+   instant loses no completed step.
 3. *Complete*: results come back to the scheduler thread, which updates states; a failed
    node makes its dependents ``skipped`` on the next advance, independent nodes go on.
    A node whose reused upstream outputs turn out to be missing or corrupt everywhere sends
@@ -38,6 +44,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -50,6 +57,7 @@ from modreg.engine.errors import BlobError, MissingBlobError
 from modreg.engine.executors.base import JobContext, JobResult, StepJob
 from modreg.engine.executors.environment import passed_environment
 from modreg.engine.fingerprint import Fingerprint, explain_change, fingerprint_changes
+from modreg.engine.leases import Leases
 from modreg.engine.plan import Plan, StepNode, Upstream
 from modreg.engine.protocol import RegistryProtocol
 from modreg.engine.results import ensure_local
@@ -60,6 +68,7 @@ from modreg.engine.workspace import RunOptions, StepEvent, Workspace
 from modreg.registry.schemas import OutputRef, StepStatus
 
 WAIT_SECONDS = 0.25
+LEASE_POLL_SECONDS = 1.0  # how often a parked node asks whether another engine finished
 
 
 class NodeStatus(StrEnum):
@@ -113,18 +122,29 @@ class _Outcome:
     reused: CacheEntry | None = None
     result: JobResult | None = None
     missing_from: str | None = None  # node key whose outputs could not be staged
+    leased_by: str | None = None  # another engine executes the fingerprint: park the node
 
 
 class Scheduler:
     """Executes one plan; see the module docstring for the algorithm."""
 
-    def __init__(self, plan: Plan, workspace: Workspace, options: RunOptions, run_ids: list[str]):
+    def __init__(
+        self,
+        plan: Plan,
+        workspace: Workspace,
+        options: RunOptions,
+        run_ids: list[str],
+        leases: Leases | None = None,
+        warnings: list[str] | None = None,
+    ):
         self.plan = plan
         self.ws = workspace
         self.options = options
         self.run_ids = run_ids
+        self.leases = None if options.offline else leases
         self.states = {key: NodeState() for key in plan.nodes}
-        self.warnings: list[str] = []
+        self.warnings: list[str] = [] if warnings is None else warnings
+        self.parked: dict[str, float] = {}  # node key -> when to claim its lease again
         self.cache = StepCache(
             self._online_registry(), workspace.state, workspace.store, self.warnings
         )
@@ -172,10 +192,11 @@ class Scheduler:
                 self.states[key].status = NodeStatus.running
                 self._notify_running(self.plan.nodes[key], "")
                 running[pool.submit(self._work, key)] = key
-            if not running:
+            for key in self._due(jobs - len(running)):  # parked: claim again, with a free slot
+                running[pool.submit(self._work, key)] = key
+            if not running and not self.parked:
                 return
-            done, _ = wait(list(running), timeout=WAIT_SECONDS, return_when=FIRST_COMPLETED)
-            for future in done:
+            for future in self._wait(running):
                 key = running.pop(future)
                 try:
                     outcome = future.result()
@@ -183,6 +204,22 @@ class Scheduler:
                     error = f"internal error: {exc}"
                     outcome = _Outcome(result=JobResult(exit_code=None, error=error))
                 self._complete(key, outcome)
+
+    def _due(self, free: int) -> list[str]:
+        """Up to ``free`` parked nodes whose time to claim their lease again has come
+        (unparked); the others wait for a slot."""
+        now = time.monotonic()
+        due = [key for key, when in self.parked.items() if when <= now][: max(free, 0)]
+        for key in due:
+            del self.parked[key]
+        return due
+
+    def _wait(self, running: dict[Future[_Outcome], str]) -> set[Future[_Outcome]]:
+        if not running:  # only parked nodes: nothing to wait on but the clock
+            time.sleep(WAIT_SECONDS)
+            return set()
+        done, _ = wait(list(running), timeout=WAIT_SECONDS, return_when=FIRST_COMPLETED)
+        return done
 
     def _prefetch(self, keys: list[str]) -> None:
         """Pull the sources of the steps about to run, several at once, each node once."""
@@ -294,22 +331,37 @@ class Scheduler:
     def _work(self, key: str) -> _Outcome:
         node, digest = self.plan.nodes[key], self._fp(key)
         with self.ws.state.step_lock(digest):
-            if self._reuse_blocker(node) is None and (entry := self.cache.local_hit(digest)):
+            reusable = self._reuse_blocker(node) is None
+            if reusable and (entry := self.cache.local_hit(digest)):
                 return _Outcome(reused=entry)
-            for _ in range(2):
-                try:
-                    job = self._job(node)
-                except MissingBlobError as exc:
-                    return _Outcome(missing_from=self._producer_of(node, exc.digest))
-                try:
-                    result = self._attempts(node, job)
-                except BlobError as exc:
-                    self.warnings.append(f"step {node.label!r}: {exc}")
-                    continue
-                if result.ok:
-                    self._store_result(node, digest, result)
-                return _Outcome(result=result)
-            return _Outcome(missing_from=self._producer_of(node, ""))
+            if not reusable or self.leases is None:
+                return self._execute(node, digest)
+            claim = self.leases.claim(digest)
+            if claim.entry is not None and (hit := self.cache.remote_hit(digest, claim.entry)):
+                return _Outcome(reused=hit)
+            if not claim.granted and claim.entry is None:
+                return _Outcome(leased_by=claim.holder or "another engine")
+            try:
+                return self._execute(node, digest)
+            finally:
+                self.leases.release(digest)
+
+    def _execute(self, node: StepNode, digest: str) -> _Outcome:
+        """Run the node's job (the caller holds its locks) and store its result."""
+        for _ in range(2):
+            try:
+                job = self._job(node)
+            except MissingBlobError as exc:
+                return _Outcome(missing_from=self._producer_of(node, exc.digest))
+            try:
+                result = self._attempts(node, job)
+            except BlobError as exc:
+                self.warnings.append(f"step {node.label!r}: {exc}")
+                continue
+            if result.ok:
+                self._store_result(node, digest, result)
+            return _Outcome(result=result)
+        return _Outcome(missing_from=self._producer_of(node, ""))
 
     def _job(self, node: StepNode) -> StepJob:
         inputs: dict[str, OutputRef | Path] = {}
@@ -383,6 +435,8 @@ class Scheduler:
         self.ws.state.remember(fingerprint, entry)
         if self.cache.share(fingerprint, result.outputs, run_id, node.label):
             self.ws.state.remember(fingerprint, dataclasses.replace(entry, shared=True))
+            if self.leases is not None:
+                self.leases.settled(fingerprint)
 
     def _online_registry(self) -> RegistryProtocol | None:
         return None if self.options.offline else self.ws.registry
@@ -402,7 +456,10 @@ class Scheduler:
 
     def _complete(self, key: str, outcome: _Outcome) -> None:
         state = self.states[key]
-        if outcome.missing_from is not None:
+        if outcome.leased_by is not None:
+            self.parked[key] = time.monotonic() + LEASE_POLL_SECONDS
+            self._notify_running(self.plan.nodes[key], f"waiting for {outcome.leased_by}")
+        elif outcome.missing_from is not None:
             self._refetch(key, outcome.missing_from)
         elif outcome.reused is not None:
             self._mark_reused(key, outcome.reused)

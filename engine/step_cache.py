@@ -14,21 +14,23 @@ store (pruned) is dropped, and a registry entry whose blobs are neither here nor
 registry (collected, lost) is a miss, so the step executes again instead of failing the run.
 
 Sharing an executed step: its output blobs go to the registry first, then the cache entry,
-so a teammate who finds the entry finds every blob it names. A failure to share never fails
-the step: the result stays in the local cache, marked unshared, and the next run that reuses
-it tries again.
+so a teammate who finds the entry finds every blob it names. With a shared artifact store
+(``ArtifactStore.shared_url``: ``--store s3://…``) the outputs are already where every
+teammate and worker reads them: nothing is uploaded (nor read back), and the entry names
+the store. An entry naming a store other than ours is a hit only for outputs our store has.
+A failure to share never fails the step: the result stays in the local cache, marked
+unshared, and the next run that reuses it tries again.
 """
 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterable
 from pathlib import Path
 
 from modreg.engine.protocol import RegistryProtocol
 from modreg.engine.state import CacheEntry, StateDir
 from modreg.engine.store import ArtifactStore
-from modreg.registry.schemas import CacheEntryCreate, OutputRef
+from modreg.registry.schemas import CacheEntryCreate, CacheEntryPublic, OutputRef
 
 
 class StepCache:
@@ -93,20 +95,30 @@ class StepCache:
                 self.warnings.append(f"registry cache lookup failed, executing instead: {exc}")
             return None
         wanted = set(fingerprints)
-        return {
-            fp: CacheEntry(outputs=dict(entry.outputs), run_id=entry.run_id, step=entry.step)
-            for fp, entry in entries.items()
-            if fp in wanted and self._outputs_exist(registry, fp, entry.outputs.values())
-        }
+        hits = {fp: self.remote_hit(fp, entry) for fp, entry in entries.items() if fp in wanted}
+        return {fp: hit for fp, hit in hits.items() if hit is not None}
+
+    def remote_hit(self, fingerprint: str, entry: CacheEntryPublic) -> CacheEntry | None:
+        """A registry entry as a local one, if its outputs can be had; else None (a miss)."""
+        assert self.registry is not None
+        if not self._outputs_exist(self.registry, fingerprint, entry):
+            return None
+        return CacheEntry(outputs=dict(entry.outputs), run_id=entry.run_id, step=entry.step)
 
     def _outputs_exist(
-        self, registry: RegistryProtocol, fingerprint: str, outputs: Iterable[OutputRef]
+        self, registry: RegistryProtocol, fingerprint: str, entry: CacheEntryPublic
     ) -> bool:
         """Whether every output of a registry entry is here or in the registry (one HEAD
         each for those not here); an entry whose blobs are gone is a miss."""
-        for ref in outputs:
+        for ref in entry.outputs.values():
             if self.store.has_output(ref):
                 continue
+            if entry.store is not None:  # in a store of its own, not registry blobs
+                self.warnings.append(
+                    f"cache entry {fingerprint[:12]}: its outputs are in {entry.store}, "
+                    "not in this run's store; executing the step again"
+                )
+                return False
             try:
                 if registry.has_blob(ref.digest):
                     continue
@@ -126,11 +138,11 @@ class StepCache:
         """Upload the outputs' blobs and record the cache entry; False if that failed."""
         if self.registry is None:
             return False
+        shared = self.store.shared_url
         try:
-            for ref in outputs.values():
-                for digest in self.store.blobs_of(ref):
-                    _upload_blob(self.registry, self.store, digest)
-            entry = CacheEntryCreate(outputs=outputs, run_id=run_id, step=step)
+            if shared is None:
+                self._upload_outputs(self.registry, outputs)
+            entry = CacheEntryCreate(outputs=outputs, run_id=run_id, step=step, store=shared)
             self.registry.record_cache(fingerprint, entry)
         except Exception as exc:  # noqa: BLE001 - the run still succeeded locally
             self.warnings.append(
@@ -138,6 +150,11 @@ class StepCache:
             )
             return False
         return True
+
+    def _upload_outputs(self, registry: RegistryProtocol, outputs: dict[str, OutputRef]) -> None:
+        for ref in outputs.values():
+            for digest in self.store.blobs_of(ref):
+                _upload_blob(registry, self.store, digest)
 
 
 def _upload_blob(registry: RegistryProtocol, store: ArtifactStore, digest: str) -> None:

@@ -2,22 +2,31 @@
 
 A file output is one blob named by its sha256. A folder output is a *manifest* blob (the
 registry's wire format ``schemas.DirManifest``) plus one blob per file; its digest is the
-manifest's. Every blob is written to a temporary name and renamed into place, so a blob is
-either complete or absent, whatever instant the process dies at. Every read is verified: a
-blob whose bytes do not match its name is dropped and reported (``CorruptBlobError``), and
-the caller fetches or recomputes it.
+manifest's. A blob is either complete or absent, whatever instant the process dies at: on
+a filesystem it is written to a temporary name and renamed into place; on an object store
+(S3) one PUT, or a completed multipart upload, is already atomic, and a rename would be a
+copy plus a delete that leaks temporary objects, so the object is written under its name
+directly. Bytes stream through in chunks: an output of any size never sits in memory.
+Every read is verified: a blob whose bytes do not match its name is dropped and reported
+(``CorruptBlobError``), and the caller fetches or recomputes it.
 
 ``ArtifactStore`` holds that logic over four primitives; ``LocalArtifactStore`` (a folder) and
-``FsspecArtifactStore`` (any fsspec URL: ``s3://…``, ``memory://…``) provide them.
+``FsspecArtifactStore`` (any fsspec URL: ``s3://…``, ``memory://…``) provide them. A store
+given by URL is *shared* (``shared_url``): the team's engines and workers open the same URL,
+each with its own credentials (``AWS_*``), so step outputs stay there and are not copied to
+the registry.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
 import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
@@ -59,10 +68,20 @@ class ArtifactStore(ABC):
 
     @abstractmethod
     def drop(self, digest: str) -> None:
-        """Forget a blob (it was corrupt)."""
+        """Forget a blob (it was corrupt, or collected)."""
+
+    @abstractmethod
+    def list_blobs(self) -> Iterator[tuple[str, datetime]]:
+        """Every blob stored, with when it was written (for ``store_gc``)."""
 
     def local_path(self, digest: str) -> Path | None:
         """A local file holding the blob, when the store has one (not verified)."""
+        return None
+
+    @property
+    def shared_url(self) -> str | None:
+        """The URL every engine and worker of the team opens this store by; None for a
+        store of one machine (its outputs are shared through the registry's blobs)."""
         return None
 
     # --- shared logic -------------------------------------------------------------------
@@ -211,19 +230,42 @@ class LocalArtifactStore(ArtifactStore):
     def drop(self, digest: str) -> None:
         self._path(digest).unlink(missing_ok=True)
 
+    def list_blobs(self) -> Iterator[tuple[str, datetime]]:
+        for path in self._blobs.glob("??/*"):
+            with contextlib.suppress(FileNotFoundError):
+                yield path.name, datetime.fromtimestamp(path.stat().st_mtime, UTC)
+
 
 class FsspecArtifactStore(ArtifactStore):
-    """Blobs under any fsspec URL (``s3://bucket/prefix``, ``memory://x``, ``file:///…``)."""
+    """Blobs under any fsspec URL (``s3://bucket/prefix``, ``memory://x``, ``file:///…``).
+
+    Opened from the URL alone: endpoint and credentials come from the process's own
+    environment (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``…, read by botocore), so a
+    worker on another machine opens the same store with its own. Listing caches are off:
+    a cached listing could hide a blob another engine wrote a moment ago.
+    """
 
     def __init__(self, url: str, **storage_options: Any) -> None:
         import fsspec  # heavy: imported only when a team store is configured
 
         self.url = url
-        self.fs, root = fsspec.core.url_to_fs(url, **storage_options)
+        options = {"use_listings_cache": False, **storage_options}
+        self.fs, root = fsspec.core.url_to_fs(url, **options)
         self.root = root.rstrip("/")
+        protocols = self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,)
+        self._renames = bool({"file", "local"} & set(protocols))
+        self._shared = "memory" not in protocols  # one process's memory is nobody else's
 
     def __repr__(self) -> str:
         return f"FsspecArtifactStore({self.url!r})"
+
+    def __reduce__(self) -> tuple[type[FsspecArtifactStore], tuple[str]]:
+        """Pickled as its URL: a worker reopens it with its own credentials."""
+        return (FsspecArtifactStore, (self.url,))
+
+    @property
+    def shared_url(self) -> str | None:
+        return self.url if self._shared else None
 
     def _path(self, digest: str) -> str:
         return f"{self.root}/blobs/{digest[:2]}/{digest}"
@@ -234,12 +276,16 @@ class FsspecArtifactStore(ArtifactStore):
     def put_path(self, path: Path, move: bool = False) -> tuple[str, int]:
         digest, size = sha256_file(path), path.stat().st_size
         final = self._path(digest)
-        if not self.fs.exists(final):
-            temp = f"{self.root}/tmp/{uuid.uuid4().hex}"
-            self.fs.makedirs(f"{self.root}/tmp", exist_ok=True)
-            self.fs.makedirs(final.rsplit("/", 1)[0], exist_ok=True)
-            self.fs.put_file(os.fspath(path), temp)
-            self.fs.mv(temp, final)
+        if self.fs.exists(final):
+            return digest, size
+        if not self._renames:  # one PUT / a completed multipart upload: atomic already
+            self.fs.put_file(os.fspath(path), final)
+            return digest, size
+        temp = f"{self.root}/tmp/{uuid.uuid4().hex}"
+        self.fs.makedirs(f"{self.root}/tmp", exist_ok=True)
+        self.fs.makedirs(final.rsplit("/", 1)[0], exist_ok=True)
+        self.fs.put_file(os.fspath(path), temp)
+        self.fs.mv(temp, final)
         return digest, size
 
     def _open(self, digest: str) -> IO[bytes]:
@@ -252,3 +298,17 @@ class FsspecArtifactStore(ArtifactStore):
         path = self._path(digest)
         if self.fs.exists(path):
             self.fs.rm(path)
+
+    def list_blobs(self) -> Iterator[tuple[str, datetime]]:
+        found = self.fs.find(f"{self.root}/blobs", detail=True)
+        for path, info in found.items():
+            yield path.rsplit("/", 1)[-1], _modified(info)
+
+
+def _modified(info: dict[str, Any]) -> datetime:
+    """When an fsspec listing says an object was written: S3's ``LastModified``, a local
+    file's ``mtime``, a memory file's ``created``."""
+    when = info.get("LastModified") or info.get("mtime") or info.get("created")
+    if isinstance(when, datetime):
+        return when if when.tzinfo else when.replace(tzinfo=UTC)
+    return datetime.fromtimestamp(float(when or 0), UTC)

@@ -201,14 +201,23 @@ class LocalBlobStore(BlobStore):
 
 
 class FsspecBlobStore(BlobStore):
-    """Blobs under any fsspec URL, e.g. ``s3://bucket/modreg/blobs``."""
+    """Blobs under any fsspec URL, e.g. ``s3://bucket/modreg/blobs``.
+
+    Endpoint and credentials come from the server's ``AWS_*`` variables. Listing caches are
+    off, so a replica sees at once what another just wrote. On an object store one PUT (or a
+    completed multipart upload) is atomic, so a blob is written under its key directly; a
+    ``.part`` object renamed into place would be a copy plus a delete there.
+    """
 
     def __init__(self, url: str, tmp_dir: Path, **storage_options: Any) -> None:
         import fsspec
 
         super().__init__(tmp_dir)
-        self.fs, self.base = fsspec.core.url_to_fs(url, **storage_options)
+        options = {"use_listings_cache": False, **storage_options}
+        self.fs, self.base = fsspec.core.url_to_fs(url, **options)
         self.base = self.base.rstrip("/")
+        protocols = self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,)
+        self._renames = bool({"file", "local"} & set(protocols))
 
     def key_of(self, sha256: str) -> str:
         check_digest(sha256)
@@ -216,6 +225,12 @@ class FsspecBlobStore(BlobStore):
 
     def install(self, staged: Path, sha256: str) -> None:
         final = self.key_of(sha256)
+        if not self._renames:
+            try:
+                self.fs.put_file(str(staged), final)
+            finally:
+                staged.unlink(missing_ok=True)
+            return
         partial = f"{final}.{uuid.uuid4().hex}.part"
         self.fs.makedirs(final.rsplit("/", 1)[0], exist_ok=True)
         try:

@@ -71,13 +71,15 @@ def backend_name(bind: Engine | Connection) -> str:
 def insert_ignore(session: Session, model: type[SQLModel], **values: Any) -> bool:
     """INSERT … ON CONFLICT DO NOTHING: the row exists afterwards, whoever wrote it.
 
-    True when this call inserted it.
+    True when this call inserted it: told by RETURNING, since psycopg answers a rowcount of
+    -1 (true) for an insert that did nothing.
     """
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     table = model.__table__  # type: ignore[attr-defined]
-    result = session.execute(insert(table).values(**values).on_conflict_do_nothing())
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    statement = insert(table).values(**values).on_conflict_do_nothing()
+    result = session.execute(statement.returning(*table.primary_key.columns))
+    return result.first() is not None
 
 
 def insert_ignore_many(

@@ -12,6 +12,12 @@ Roots — what keeps a blob (the ``BlobRef`` rows of ``references``, by kind):
 - the files (``DirMember``) of every folder output that a live cache entry or a pinned step
   names, through the folder's manifest blob.
 
+Outputs kept in a team's shared artifact store (cache entries with a ``store``) are no
+registry blobs: nothing here deletes them, and an expired entry of that kind is deleted like
+any other. Their store is collected by the engine (``modreg gc --store URL``, with the
+team's own credentials), whose roots ``store_roots`` lists: the outputs of the team's live
+entries naming that store, and of the steps of its pinned runs.
+
 ``upload`` references are weak, as are the ``step`` references of unpinned runs: a blob
 that only they name is kept while it was seen (uploaded, found by ``HEAD``, or newly
 referred to: ``Blob.last_seen``) within the grace period, and collected after that.
@@ -20,7 +26,8 @@ Algorithm:
 
 1. *Mark*: one query lists the candidates: ``Blob`` rows unseen for the grace period that
    no root reaches. A dry run stops here and reports them; expired cache entries are counted.
-2. *Expire*: expired cache entries are deleted with their references.
+2. *Expire*: expired cache entries are deleted with their references, and the leases
+   (``leases``) whose holder stopped renewing them before the grace period.
 3. *Sweep*, a batch at a time, each in one transaction: lock the candidates' rows
    (``SELECT … FOR UPDATE`` on PostgreSQL; on SQLite the first write takes the database's
    one write lock), then ask the mark query again for just those rows. Whatever came to
@@ -50,6 +57,7 @@ from modreg.registry.models import (
     BlobRef,
     CacheEntry,
     DirMember,
+    Lease,
     ModuleVersion,
     PipelineRun,
     RefKind,
@@ -57,7 +65,7 @@ from modreg.registry.models import (
     utcnow,
 )
 from modreg.registry.references import VERSION_KINDS
-from modreg.registry.schemas import GcBlob, GcReport
+from modreg.registry.schemas import GcBlob, GcReport, OutputRef, StoreRoots
 
 BATCH = 200  # blobs locked and deleted per transaction: short locks, few round trips
 
@@ -145,6 +153,7 @@ def collect(
     if dry_run:
         return report
     _expire(engine, expired)
+    _drop_dead_leases(engine, now - grace)
     deleted: list[GcBlob] = []
     for start in range(0, len(candidates), BATCH):
         batch = [blob.sha256 for blob in candidates[start : start + BATCH]]
@@ -162,6 +171,14 @@ def _expire(engine: Engine, entry_ids: list[int]) -> None:
                 )
             )
             session.execute(delete(CacheEntry).where(col(CacheEntry.id).in_(chunk)))
+        session.commit()
+
+
+def _drop_dead_leases(engine: Engine, before: datetime) -> None:
+    """A dead engine's lease is taken over by the next claim of its step; one whose step
+    nobody claims again would stay for ever."""
+    with Session(engine) as session:
+        session.execute(delete(Lease).where(col(Lease.expires_at) < before))
         session.commit()
 
 
@@ -193,3 +210,28 @@ def _sweep(
                 store.delete(sha256)
         session.commit()
     return doomed
+
+
+def store_roots(
+    session: Session, team_id: int, store_url: str, retention: timedelta | None
+) -> StoreRoots:
+    """The outputs a collection of the team's store at ``store_url`` must keep."""
+    now = utcnow()
+    entries = select(CacheEntry.outputs).where(
+        col(CacheEntry.team_id) == team_id,
+        col(CacheEntry.store) == store_url,
+        _live_entries(retention, now),
+    )
+    pinned = (
+        select(StepRun.record)
+        .join(PipelineRun)
+        .where(col(PipelineRun.team_id) == team_id, _pinned_runs())
+    )
+    named = [*session.exec(entries)]
+    named += [record.get("outputs") or {} for record in session.exec(pinned)]
+    refs = {
+        OutputRef.model_validate(ref).digest: OutputRef.model_validate(ref)
+        for outputs in named
+        for ref in outputs.values()
+    }
+    return StoreRoots(outputs=[refs[digest] for digest in sorted(refs)])

@@ -233,6 +233,8 @@ class CacheEntry(SQLModel, table=True):
     run_id: str | None = Field(default=None, max_length=RUN_ID_TEXT)
     step: str | None = Field(default=None, max_length=SHORT_TEXT)
     created_at: datetime = _when(default_factory=utcnow)
+    # the shared artifact store holding the outputs (they are not registry blobs); None: ours
+    store: str | None = Field(default=None, max_length=PATH_TEXT)
 
 
 class Sweep(SQLModel, table=True):
@@ -275,3 +277,19 @@ class StepRun(SQLModel, table=True):
     fingerprint: str | None = Field(default=None, max_length=FINGERPRINT_TEXT, index=True)
     record: dict[str, Any] = _json()
     updated_at: datetime = _when(default_factory=utcnow)
+
+
+class Lease(SQLModel, table=True):
+    """Who executes a fingerprint for a team right now, until ``expires_at``.
+
+    One row per ``(team, fingerprint)`` (the primary key), so a claim is one INSERT … ON
+    CONFLICT DO NOTHING or one conditional UPDATE: atomic on SQLite and PostgreSQL alike.
+    A holder deletes its row once the step's cache entry is recorded (or the step failed);
+    a dead holder's row expires, and the next claim takes it over.
+    """
+
+    team_id: int = Field(primary_key=True, foreign_key="team.id")
+    fingerprint: str = Field(primary_key=True, max_length=FINGERPRINT_TEXT)
+    holder: str = Field(max_length=SHORT_TEXT)
+    expires_at: datetime = _when(index=True)
+    claimed_at: datetime = _when(default_factory=utcnow)

@@ -8,7 +8,8 @@ answered as unknown. Cache entries and step runs refer to the blobs they name
 
 Cache entries are write-once: the first writer of a ``(team, fingerprint)`` wins and later
 writers get the stored entry back, so two runs that computed the same step agree on one
-result. A wrong (poisoned) one is removed by eviction — named fingerprints, or every entry
+result; recording it ends the fingerprint's lease (``leases``) in the same transaction. A
+wrong (poisoned) one is removed by eviction — named fingerprints, or every entry
 a step of a module version produced (found through the team's step records, which name the
 module version and the fingerprint of each step) — with an audit event per entry; the next
 writer of the fingerprint wins again.
@@ -46,6 +47,7 @@ from modreg.registry.errors import (
 )
 from modreg.registry.models import (
     CacheEntry,
+    Lease,
     PipelineRun,
     RefKind,
     StepRun,
@@ -81,6 +83,11 @@ def _check(pattern: re.Pattern[str], value: str, what: str) -> str:
     return value
 
 
+def check_fingerprint(fingerprint: str) -> str:
+    """A fingerprint as a path segment may carry; InvalidInputError otherwise."""
+    return _check(_FINGERPRINT, fingerprint, "fingerprint")
+
+
 def _team_name(session: Session, team_id: int) -> str:
     team = session.get(Team, team_id)
     assert team is not None
@@ -90,7 +97,7 @@ def _team_name(session: Session, team_id: int) -> str:
 # --- step cache ------------------------------------------------------------------------
 
 
-def _entry_public(entry: CacheEntry, team: str) -> CacheEntryPublic:
+def entry_public(entry: CacheEntry, team: str) -> CacheEntryPublic:
     return CacheEntryPublic(
         fingerprint=entry.fingerprint,
         team=team,
@@ -98,6 +105,7 @@ def _entry_public(entry: CacheEntry, team: str) -> CacheEntryPublic:
         run_id=entry.run_id,
         step=entry.step,
         created_at=entry.created_at,
+        store=entry.store,
     )
 
 
@@ -111,7 +119,7 @@ def lookup_cache(session: Session, reach: Reach, fingerprints: list[str]) -> Cac
         stmt = select(CacheEntry).where(
             CacheEntry.team_id == team_id, col(CacheEntry.fingerprint).in_(chunk)
         )
-        entries.update({e.fingerprint: _entry_public(e, team) for e in session.exec(stmt)})
+        entries.update({e.fingerprint: entry_public(e, team) for e in session.exec(stmt)})
     return CacheLookupResult(entries=entries)
 
 
@@ -120,15 +128,12 @@ def put_cache(
 ) -> CacheEntryPublic:
     """Record a result unless one exists; either way answer the stored entry."""
     team_id = reach.own_team_id
-    _check(_FINGERPRINT, fingerprint, "fingerprint")
-    digests = references.check_outputs(session, store, body.outputs, reach)
-    gone = references.hold_outputs(session, store, body.outputs.values())
-    if gone:
-        raise UnknownBlobError(f"blob {min(gone)} is not uploaded (or was collected): PUT it first")
+    check_fingerprint(fingerprint)
+    digests = [] if body.store else _held_outputs(session, store, reach, body)
     outputs = {k: v.model_dump(mode="json") for k, v in body.outputs.items()}
     inserted = insert_ignore(
         session, CacheEntry, team_id=team_id, fingerprint=fingerprint, outputs=outputs,
-        run_id=body.run_id, step=body.step, created_at=utcnow(),
+        run_id=body.run_id, step=body.step, created_at=utcnow(), store=body.store,
     )  # fmt: skip
     stmt = select(CacheEntry).where(
         CacheEntry.team_id == team_id, CacheEntry.fingerprint == fingerprint
@@ -137,8 +142,23 @@ def put_cache(
     if inserted:
         assert entry.id is not None
         references.refer(session, team_id, RefKind.cache, entry.id, digests)
+    # the result is recorded: whoever held the step's lease is done with it (leases.py)
+    session.execute(
+        delete(Lease).where(col(Lease.team_id) == team_id, col(Lease.fingerprint) == fingerprint)
+    )
     session.commit()
-    return _entry_public(entry, _team_name(session, team_id))
+    return entry_public(entry, _team_name(session, team_id))
+
+
+def _held_outputs(
+    session: Session, store: BlobStore, reach: Reach, body: CacheEntryCreate
+) -> list[str]:
+    """The registry blobs an entry names, checked readable and held against collection."""
+    digests = references.check_outputs(session, store, body.outputs, reach)
+    gone = references.hold_outputs(session, store, body.outputs.values())
+    if gone:
+        raise UnknownBlobError(f"blob {min(gone)} is not uploaded (or was collected): PUT it first")
+    return digests
 
 
 def _evicted_teams(session: Session, reach: Reach) -> int | None:
@@ -185,7 +205,7 @@ def _entries_to_evict(
             raise InvalidInputError("evicting a module's entries needs its module and version")
         return _entries_of_version(session, team_id, body.module, body.version)
     for fingerprint in body.fingerprints:
-        _check(_FINGERPRINT, fingerprint, "fingerprint")
+        check_fingerprint(fingerprint)
     stmt = select(CacheEntry).where(col(CacheEntry.fingerprint).in_(body.fingerprints))
     if team_id is not None:
         stmt = stmt.where(CacheEntry.team_id == team_id)
@@ -205,7 +225,7 @@ def evict_cache(session: Session, who: Identity, reach: Reach, body: CacheEvicti
     entries = _entries_to_evict(session, team_id, body)
     if not entries:
         raise UnknownCacheEntryError(_nothing_to_evict(session, team_id, body))
-    evicted = [_entry_public(entry, _team_name(session, entry.team_id)) for entry in entries]
+    evicted = [entry_public(entry, _team_name(session, entry.team_id)) for entry in entries]
     ids = [entry.id for entry in entries if entry.id is not None]
     references.forget(session, RefKind.cache, ids)
     for start in range(0, len(ids), 500):

@@ -483,9 +483,14 @@ class DirManifest(Wire):
 
 
 class CacheEntryCreate(Wire):
+    """A step result. With ``store`` (a shared artifact store's URL, ``s3://bucket/prefix``)
+    the outputs stay in that store and are not registry blobs: the registry neither checks
+    nor keeps them, and a reader without access to that store executes the step instead."""
+
     outputs: dict[str, OutputRef]
     run_id: str | None = Field(default=None, max_length=RUN_ID_TEXT)
     step: str | None = Field(default=None, max_length=SHORT_TEXT)
+    store: str | None = Field(default=None, min_length=1, max_length=PATH_TEXT)
 
 
 class CacheEntryPublic(Wire):
@@ -495,6 +500,7 @@ class CacheEntryPublic(Wire):
     run_id: str | None = None
     step: str | None = None
     created_at: datetime
+    store: str | None = None
 
 
 class CacheLookup(Wire):
@@ -503,6 +509,51 @@ class CacheLookup(Wire):
 
 class CacheLookupResult(Wire):
     entries: dict[str, CacheEntryPublic]  # only the fingerprints that have an entry
+
+
+class BlobCompose(Wire):
+    """A blob larger than one upload, sent as chunks (each a blob the team uploaded, in
+    order): the registry joins them, and the whole must hash to the name."""
+
+    chunks: list[str] = Field(min_length=1, max_length=100_000)
+
+
+class StoreRoots(Wire):
+    """What keeps step outputs in a team's shared artifact store: the outputs of its live
+    cache entries naming that store, and of the steps of its pinned runs."""
+
+    outputs: list[OutputRef]
+
+
+class LeaseClaim(Wire):
+    """Claim the right to execute a fingerprint for the caller's team, for ``ttl`` seconds
+    (renewed by ``LeaseRenewal`` while the step runs)."""
+
+    holder: str = Field(min_length=1, max_length=SHORT_TEXT)
+    ttl: float = Field(gt=0, le=3600)
+
+
+class LeaseGrant(Wire):
+    """The answer to a claim: ``granted`` to the caller, or held by ``holder`` until
+    ``expires_at``; ``entry`` when the step's result is already stored (reuse it)."""
+
+    fingerprint: str
+    granted: bool
+    holder: str | None = None
+    expires_at: datetime | None = None
+    entry: CacheEntryPublic | None = None
+
+
+class LeaseRenewal(Wire):
+    """One heartbeat for every lease an engine holds."""
+
+    holder: str = Field(min_length=1, max_length=SHORT_TEXT)
+    ttl: float = Field(gt=0, le=3600)
+    fingerprints: list[str] = Field(max_length=10000)
+
+
+class LeasesRenewed(Wire):
+    held: list[str]  # the renewed ones; a lease missing here expired and was taken over
 
 
 class CacheEviction(Wire):
@@ -640,6 +691,8 @@ class Health(Wire):
     version: str
     database: str
     corrupt_blobs: int = 0  # blobs this server found corrupt and dropped since it started
+    # one upload's limit: a client sends a larger blob in chunks (POST /blobs/{sha}/compose)
+    max_upload_bytes: int | None = None
 
 
 class GcRequest(Wire):

@@ -6,6 +6,8 @@
   needs, e.g. two replicas on one PostgreSQL) and stops them all at teardown.
 - ``registry_server``: one such server; it uses ``db_url`` when the test asks for it too.
 - ``team_tokens``: team ``vision`` on ``registry_server`` with a publish, a run and a read token.
+- ``s3_server``: one moto S3 server process for the session (``s3_server.py``), its
+  ``AWS_*`` variables set while it runs; each test makes its own bucket.
 """
 
 from __future__ import annotations
@@ -24,8 +26,16 @@ from registry_servers import (
     start_server,
     stop_server,
 )
+from s3_server import S3Server, start_s3
 
-__all__ = ["ServerFactory", "ServerHandle", "TeamTokens", "bearer", "create_team_tokens"]
+__all__ = [
+    "S3Server",
+    "ServerFactory",
+    "ServerHandle",
+    "TeamTokens",
+    "bearer",
+    "create_team_tokens",
+]
 
 PG_ADMIN_DSN = os.environ.get("MODREG_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -90,3 +100,24 @@ def registry_server(request: pytest.FixtureRequest, server_factory: ServerFactor
 def team_tokens(registry_server: ServerHandle) -> TeamTokens:
     """Team ``vision`` on ``registry_server`` with a publish, a run and a read token."""
     return create_team_tokens(registry_server, "vision")
+
+
+# --- S3 ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """One moto S3 server for the session; its ``AWS_*`` variables are set in this process
+    (and so in every process a test starts) while it runs."""
+    server = start_s3(tmp_path_factory.mktemp("s3"))
+    saved = {key: os.environ.get(key) for key in server.environ}
+    os.environ.update(server.environ)
+    try:
+        yield server
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        stop_server(server.process)

@@ -19,7 +19,12 @@ import click
 from modreg.client.cli.assignments import parse_sets, parse_vary
 from modreg.client.cli.context import App, json_option, pass_app
 from modreg.client.cli.outdated import note_upgradable, outdated_command
-from modreg.client.cli.runs import print_run_summary, print_sweep_summary, runs_group
+from modreg.client.cli.runs import (
+    artifact_store,
+    print_run_summary,
+    print_sweep_summary,
+    runs_group,
+)
 from modreg.client.config import engine_state_dir
 from modreg.client.output import emit, print_json, print_table, print_warning
 
@@ -41,16 +46,10 @@ store_option = click.option(
 
 
 def _workspace(app: App, store_url: str | None, jobs: int | None, offline: bool) -> Workspace:
-    from modreg.engine import (
-        FsspecArtifactStore,
-        LocalArtifactStore,
-        LocalExecutor,
-        StateDir,
-        Workspace,
-    )
+    from modreg.engine import LocalExecutor, StateDir, Workspace
 
     state = StateDir(engine_state_dir())
-    store = FsspecArtifactStore(store_url) if store_url else LocalArtifactStore(state.store)
+    store = artifact_store(store_url)
     registry = None if offline else app.client
     # the steps' share of the caller's environment is chosen by the engine (scrubbed)
     return Workspace(

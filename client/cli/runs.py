@@ -10,6 +10,7 @@ table with ``modreg.client.compare`` and prints it here, as a rich table, ``--js
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from modreg.client.compare import Comparison
     from modreg.client.http import RegistryClient
     from modreg.client.run_records import RunRecords
-    from modreg.engine import RunResult, SweepResult
+    from modreg.engine import ArtifactStore, RunResult, SweepResult
     from modreg.registry.schemas import StepRunRecord
 
 T = TypeVar("T")
@@ -241,13 +242,23 @@ def _client_if_configured(app: App) -> RegistryClient | None:
         return None
 
 
+def artifact_store(url: str | None) -> ArtifactStore:
+    """The team's store at ``url`` (``--store``, ``$MODREG_STORE``), else this machine's."""
+    from modreg.engine import FsspecArtifactStore, LocalArtifactStore, StateDir
+
+    return (
+        FsspecArtifactStore(url) if url else LocalArtifactStore(StateDir(engine_state_dir()).store)
+    )
+
+
 def _get_run(app: App, run_id: str) -> RunResult:
     from modreg.client.run_records import is_local
-    from modreg.engine import LocalArtifactStore, RunResult, StateDir
+    from modreg.engine import RunResult
 
     record = _records(app).get(run_id)
     registry = _client_if_configured(app) if is_local(record) else app.client
-    store = LocalArtifactStore(StateDir(engine_state_dir()).store)
+    # outputs of a run on a shared store are there, not in the registry's blobs
+    store = artifact_store(os.environ.get("MODREG_STORE") or None)
     return RunResult.from_public(record, store, registry)
 
 

@@ -11,6 +11,7 @@ from modreg.registry.api.deps import (
     IdentityDep,
     ModuleReachDep,
     SessionDep,
+    SettingsDep,
     StoreDep,
     TokenGrantDep,
     TokenListDep,
@@ -32,11 +33,15 @@ router = APIRouter()
 
 
 @router.get("/health", responses=problems(400))
-def health(session: SessionDep, store: StoreDep) -> Health:
+def health(session: SessionDep, store: StoreDep, settings: SettingsDep) -> Health:
     session.execute(text("SELECT 1"))
     database = backend_name(session.get_bind())
     return Health(
-        status="ok", version=VERSION, database=database, corrupt_blobs=store.corrupt_found
+        status="ok",
+        version=VERSION,
+        database=database,
+        corrupt_blobs=store.corrupt_found,
+        max_upload_bytes=settings.max_upload_bytes,
     )
 
 

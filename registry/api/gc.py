@@ -1,13 +1,16 @@
-"""Route for garbage collection: ``POST /gc`` (the admin only, ``CollectorDep``)."""
+"""Routes for garbage collection: ``POST /gc`` (the admin only, ``CollectorDep``), and
+``GET /gc/store-roots`` (any token of a team: what its shared artifact store must keep)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 
 from modreg.registry import gc
 from modreg.registry.api.deps import (
+    CacheReaderDep,
     CollectorDep,
     IdentityDep,
     SessionDep,
@@ -16,7 +19,7 @@ from modreg.registry.api.deps import (
 )
 from modreg.registry.api.problems import GUARDED, problems
 from modreg.registry.db import audit
-from modreg.registry.schemas import GcReport, GcRequest
+from modreg.registry.schemas import PATH_TEXT, GcReport, GcRequest, StoreRoots
 
 router = APIRouter()
 
@@ -41,3 +44,15 @@ def collect_garbage(
               expired_cache_entries=report.expired_cache_entries)  # fmt: skip
         session.commit()
     return report
+
+
+@router.get("/gc/store-roots", responses=problems(*GUARDED))
+def store_roots(
+    store: Annotated[str, Query(min_length=1, max_length=PATH_TEXT)],
+    session: SessionDep,
+    settings: SettingsDep,
+    reach: CacheReaderDep,
+) -> StoreRoots:
+    """The outputs the team's shared artifact store at ``store`` must keep (its collection
+    runs in the engine, with the team's own credentials for the store)."""
+    return gc.store_roots(session, reach.own_team_id, store, settings.cache_retention)

@@ -394,16 +394,26 @@ def test_a_lock_that_disagrees_with_the_registry_is_refused(env: EngineEnv) -> N
 
 
 def test_an_fsspec_store_shares_outputs_and_logs_with_the_team(env: EngineEnv) -> None:
+    """A shared store keeps the outputs: the registry gets cache entries naming the store,
+    no output blobs; a teammate reads them from the store, and reuses the steps."""
     pipeline = publish_chain(env)
     store = f"file://{env.root / 'team-store'}"
     body = run_json(env, pipeline, "--store", store)
     assert set(statuses(body).values()) == {"executed"}
+    with env.client() as client:
+        entry = client.lookup_cache([body["steps"]["c"]["fingerprint"]])
+        assert [e.store for e in entry.values()] == [store]
+        assert not client.has_blob(body["steps"]["c"]["outputs"]["out"]), "no upload"
     logs = env.run("runs", "logs", body["run"], "a", user="bob")
     assert logs.exit_code == 0, logs.stderr
     out = env.root / "bob-download"
-    download = env.run("runs", "download", body["run"], "--step", "c", "--to", out, user="bob")
+    download = env.run(
+        "runs", "download", body["run"], "--step", "c", "--to", out, user="bob", MODREG_STORE=store
+    )
     assert download.exit_code == 0, download.stderr
     assert (out / "c" / "out").read_text() == "raw|a1|b|c"
+    reused = run_json(env, pipeline, "--store", store, user="bob")
+    assert set(statuses(reused).values()) == {"reused"}
     again = env.run("runs", "download", body["run"], "--step", "c", "--to", out, user="bob")
     assert again.exit_code == 1
     assert again.stderr == f"error: {out / 'c'}: already exists and is not an empty folder\n"

@@ -20,9 +20,11 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from registry_data import module_archive, publish_body
 from registry_servers import ServerHandle, TeamTokens, bearer, create_team_tokens
 
+from modreg.registry.db import create_db_engine
 from modreg.registry.schemas import DirManifest
 
 
@@ -326,3 +328,24 @@ def test_the_gc_and_pin_commands(registry: Registry) -> None:
     done = modreg(reg.server.admin_token, "gc", "--grace", "0s")
     assert done.exit_code == 0, done.stderr
     assert done.stdout.startswith("gc deleted 1 blobs")
+
+
+def test_gc_drops_the_leases_of_dead_engines(registry: Registry) -> None:
+    reg = registry
+    for fingerprint, ttl in (("dead", 0.1), ("alive", 3600)):
+        claim = {"holder": f"engine-{fingerprint}", "ttl": ttl}
+        answer = reg.http.put(f"/leases/{fingerprint}", json=claim, headers=bearer(reg.tokens.run))
+        assert answer.json()["granted"] is True
+    time.sleep(0.2)
+    assert reg.gc(dry_run=True)["blobs"] == []
+    engine = create_db_engine(reg.server.db_url or f"sqlite:///{reg.server.data_dir}/registry.db")
+    try:
+        with engine.connect() as conn:
+            before = conn.execute(sa.text("SELECT fingerprint FROM lease")).scalars().all()
+            assert sorted(before) == ["alive", "dead"], "a dry run drops nothing"
+        reg.gc()
+        with engine.connect() as conn:
+            after = conn.execute(sa.text("SELECT fingerprint FROM lease")).scalars().all()
+    finally:
+        engine.dispose()
+    assert after == ["alive"]

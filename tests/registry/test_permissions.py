@@ -189,6 +189,7 @@ LISTING = {"open": o(200, 200, 200, 200, 200, 200), "private": o(401, 200, 200, 
 RECORDERS = both(o(401, 403, 201, 201, 201, 403))
 TEAM_RECORD = both(o(401, 403, 200, 200, 404, 403))  # another team's run is unknown to it
 RUN_READERS = both(o(401, 200, 200, 200, 404, 200))
+TEAM_LEASE = both(o(401, 403, 200, 200, 200, 403))
 TEAM_BLOB = both(o(401, 200, 200, 200, 404, 200))  # out of reach: answered as absent
 
 BLOB_READS = [
@@ -257,6 +258,15 @@ EXPECTED: dict[str, list[Case]] = {
     "HEAD /api/v1/blobs/{sha256}": BLOB_READS,
     "GET /api/v1/blobs/{sha256}": BLOB_READS,
     "PUT /api/v1/blobs/{sha256}": [Case("/api/v1/blobs/{new_blob}", RECORDERS, _new_bytes)],
+    # composing one's own chunk (the output blob itself: a blob of one chunk) is answered as
+    # held already; another team may not take vision's blobs as chunks: absent to it
+    "POST /api/v1/blobs/{sha256}/compose": [
+        Case(
+            "/api/v1/blobs/{output}/compose",
+            both(o(401, 403, 200, 200, 404, 403)),
+            lambda w: {"chunks": [w.output]},
+        )
+    ],
     "POST /api/v1/cache/lookup": [
         Case(
             "/api/v1/cache/lookup",
@@ -279,6 +289,16 @@ EXPECTED: dict[str, list[Case]] = {
             lambda w: _fresh_cache_entry(w, "vision"),
         ),
     ],
+    # a lease is of the caller's own team: another team's engine claims in its own
+    "PUT /api/v1/leases/{fingerprint}": [
+        Case("/api/v1/leases/{fresh_fingerprint}", TEAM_LEASE, {"holder": "h", "ttl": 60})
+    ],
+    "POST /api/v1/leases/renew": [
+        Case("/api/v1/leases/renew", TEAM_LEASE, {"holder": "h", "ttl": 60, "fingerprints": ["x"]})
+    ],
+    "DELETE /api/v1/leases/{fingerprint}": [
+        Case("/api/v1/leases/{fresh_fingerprint}?holder=h", both(o(401, 403, 204, 204, 204, 403)))
+    ],
     "POST /api/v1/sweeps": [Case("/api/v1/sweeps", RECORDERS, {"pipeline": "p"})],
     "GET /api/v1/sweeps/{sweep_id}": [Case("/api/v1/sweeps/{sweep}", RUN_READERS)],
     "POST /api/v1/runs": [Case("/api/v1/runs", RECORDERS, {"pipeline": "p"})],
@@ -287,6 +307,9 @@ EXPECTED: dict[str, list[Case]] = {
     "PATCH /api/v1/runs/{run_id}": [Case("/api/v1/runs/{run}", TEAM_RECORD, {"status": "running"})],
     "PUT /api/v1/runs/{run_id}/pin": [Case("/api/v1/runs/{run}/pin", TEAM_RECORD)],
     "DELETE /api/v1/runs/{run_id}/pin": [Case("/api/v1/runs/{run}/pin", TEAM_RECORD)],
+    "GET /api/v1/gc/store-roots": [
+        Case("/api/v1/gc/store-roots?store=s3://b/p", both(o(401, 200, 200, 200, 200, 403)))
+    ],
     "POST /api/v1/gc": [
         Case("/api/v1/gc", both(o(401, 403, 403, 403, 403, 200)), {"dry_run": True})
     ],

@@ -13,6 +13,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from s3_server import S3Server
 from sqlalchemy import inspect, text
 from sqlmodel import Session, SQLModel, select
 
@@ -76,12 +77,15 @@ def test_sqlite_pragmas(tmp_path: Path) -> None:
     engine.dispose()
 
 
-@pytest.fixture(params=["local", "fsspec-file", "fsspec-memory"])
+@pytest.fixture(params=["local", "fsspec-file", "fsspec-memory", "fsspec-s3"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
     if request.param == "local":
         return LocalBlobStore(tmp_path / "blobs")
     if request.param == "fsspec-file":
         return FsspecBlobStore(f"file://{tmp_path}/remote", tmp_path / "tmp")
+    if request.param == "fsspec-s3":  # a real S3 API: moto's server on loopback
+        s3: S3Server = request.getfixturevalue("s3_server")
+        return FsspecBlobStore(f"s3://{s3.bucket()}/modreg/blobs", tmp_path / "tmp")
     return FsspecBlobStore(f"memory://modreg-{tmp_path.name}", tmp_path / "tmp")
 
 
