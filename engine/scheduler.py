@@ -337,6 +337,7 @@ class Scheduler:
             timeout=node.timeout,
             environment=node.environment,
             env=passed_environment(self.ws.caller_env, manifest.env),
+            env_names=tuple(manifest.env),
             log_path=log_path,
         )
 

@@ -49,6 +49,8 @@ class StepJob:
     # the caller's variables the step receives (executors.environment.passed_environment);
     # held for the job only, never recorded
     env: dict[str, str] = field(default_factory=dict, repr=False)
+    # the names it declares (``[module] env``): a Dask worker passes its own values of them
+    env_names: tuple[str, ...] = ()
     log_path: Path | None = None
 
 
