@@ -69,8 +69,9 @@ def _workspace(
     return Workspace(
         state,
         store,
-        _dask_executor(app, executor, store_url, offline) if executor != "local" else
-        LocalExecutor(jobs),
+        _dask_executor(app, executor, store_url, offline)
+        if executor != "local"
+        else LocalExecutor(jobs),
         registry,
         caller_env=dict(os.environ),
         interpreter=_interpreter(),

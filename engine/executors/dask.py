@@ -47,7 +47,7 @@ from modreg.engine.store import ArtifactStore, FsspecArtifactStore
 from modreg.registry.schemas import OutputRef, PortType
 
 SCHEME = "dask://"
-CANCEL_POLL_SECONDS = 0.5
+CANCEL_POLL_SECONDS = 1.0  # each poll is a long-poll on the scheduler
 LOST_WORKER_RESUBMITS = 3
 
 
@@ -112,9 +112,7 @@ class DaskExecutor(Executor):
     def run(self, job: StepJob, context: JobContext) -> JobResult:
         store_url = shared_store_url(context.store)
         access = self.access or _access_of(context.sources.registry)
-        remote_job = replace(
-            job, inputs=_shared_inputs(job, context.store), env={}, log_path=None
-        )
+        remote_job = replace(job, inputs=_shared_inputs(job, context.store), env={}, log_path=None)
         for lost in range(LOST_WORKER_RESUBMITS + 1):
             if context.cancelled.is_set():
                 return JobResult(exit_code=None, error="cancelled", cancelled=True)
@@ -259,13 +257,17 @@ def run_on_worker(
     _note(log, f"running on {where}")
     local = replace(job, log_path=log, env=passed_environment(os.environ, job.env_names))
     executor = LocalExecutor(1)
-    context = JobContext(
-        side.store, side.sources, side.state.root / "scratch", side.environments
-    )
+    context = JobContext(side.store, side.sources, side.state.root / "scratch", side.environments)
     done = threading.Event()
     watcher = threading.Thread(
         target=_watch,
-        args=(distributed.Event(cancel_name), done, context, executor),
+        # the worker's client named here: the watcher's thread has no task context to find it
+        args=(
+            distributed.Event(cancel_name, client=distributed.get_client()),
+            done,
+            context,
+            executor,
+        ),
         daemon=True,
     )
     watcher.start()

@@ -91,7 +91,13 @@ def fan_out(env: EngineEnv, branches: int, sleep: float = 0.0) -> Path:
     module(env, "join", {f"in{i}": "file" for i in range(branches)})
     (env.root / "work").mkdir(exist_ok=True)
     (env.root / "work" / "raw.txt").write_text("raw")
-    lines = ["name: fan", "steps:", "  src:", "    uses: TEAM/src@^1.0", "    inputs: {in: raw.txt}"]
+    lines = [
+        "name: fan",
+        "steps:",
+        "  src:",
+        "    uses: TEAM/src@^1.0",
+        "    inputs: {in: raw.txt}",
+    ]
     for i in range(branches):
         lines += [f"  b{i}:", "    uses: TEAM/b@^1.0", "    inputs: {in: src.outputs.out}"]
         lines += [f"    params: {{tag: t{i}, sleep: {sleep}}}"]
