@@ -26,8 +26,8 @@ from modreg.client.output import emit, print_json, print_table, print_warning
 
 if TYPE_CHECKING:
     from modreg.engine import RunResult, SweepResult, Workspace
-    from modreg.engine.executors.base import Executor
     from modreg.engine.environments import Interpreter
+    from modreg.engine.executors.base import Executor
 
 EXIT_INTERRUPTED = 130
 PIPELINE_ARG = click.argument(
