@@ -16,7 +16,8 @@ Algorithm (all on the calling thread, except the work itself):
    team cache with ONE bulk call; hits become ``reused`` and may unblock more nodes, so
    advancing repeats until nothing changes. A no-change re-run thus touches no network.
 2. *Dispatch*: ready nodes go to a thread pool of ``jobs`` workers, only as many as are
-   free, so a node is ``running`` exactly while a worker has it. A worker takes the
+   free (a node holds as many as the ``cpus`` of its ``resources``: ``Executor.slots``),
+   so a node is ``running`` exactly while a worker has it. A worker takes the
    fingerprint's file lock in the state dir, looks in the local cache again (a concurrent
    run may just have finished the same step: then it reuses it), stages the inputs (blobs
    fetched from the registry when not local), runs the job on the executor with retries,
@@ -163,12 +164,17 @@ class Scheduler:
         self, pool: ThreadPoolExecutor, running: dict[Future[_Outcome], str], jobs: int
     ) -> None:
         """Hand the pool no more nodes than it has workers: a node is ``running`` only while
-        a worker has it, so progress never shows more steps running than there are."""
+        a worker has it, so progress never shows more steps running than there are. A node
+        holds as many of the ``jobs`` slots as the executor counts for its ``resources``."""
         while True:
             self._advance()
             ready = [k for k, s in self.states.items() if s.status == NodeStatus.ready]
             self._prefetch([key for key in ready if key not in self.prefetched])
-            for key in ready[: jobs - len(running)]:
+            free = jobs - sum(self._slots(key, jobs) for key in running.values())
+            for key in ready:
+                if self._slots(key, jobs) > free:
+                    break  # in order: a step needing many cpus is not starved by small ones
+                free -= self._slots(key, jobs)
                 self.states[key].status = NodeStatus.running
                 self._notify_running(self.plan.nodes[key], "")
                 running[pool.submit(self._work, key)] = key
@@ -183,6 +189,9 @@ class Scheduler:
                     error = f"internal error: {exc}"
                     outcome = _Outcome(result=JobResult(exit_code=None, error=error))
                 self._complete(key, outcome)
+
+    def _slots(self, key: str, jobs: int) -> int:
+        return self.ws.executor.slots(self.plan.nodes[key].resources, jobs)
 
     def _prefetch(self, keys: list[str]) -> None:
         """Pull the sources of the steps about to run, several at once, each node once."""
@@ -338,6 +347,7 @@ class Scheduler:
             environment=node.environment,
             env=passed_environment(self.ws.caller_env, manifest.env),
             env_names=tuple(manifest.env),
+            resources=dict(node.resources),
             log_path=log_path,
         )
 

@@ -38,6 +38,7 @@ class Cluster:
     scheduler: subprocess.Popen[bytes]
     workers: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)
     folders: dict[int, Path] = field(default_factory=dict)
+    resources: dict[str, str] = field(default_factory=dict)  # worker name -> --resources
 
     @property
     def executor(self) -> str:
@@ -57,6 +58,8 @@ class Cluster:
         command = [str(DASK), "worker", self.address, "--name", name, "--nthreads", "1"]
         command += ["--no-nanny", "--no-dashboard", "--local-directory", str(folder / "dask")]
         command += ["--host", "127.0.0.1"]
+        if name in self.resources:
+            command += ["--resources", self.resources[name]]
         with open(folder / "worker.log", "ab") as log:
             process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         self.workers[process.pid], self.folders[process.pid] = process, folder
@@ -77,18 +80,23 @@ class Cluster:
         self.start_worker(folder.name)
 
     def stop(self) -> None:
-        for process in [*self.workers.values(), self.scheduler]:
-            process.send_signal(signal.SIGTERM)
-        for process in [*self.workers.values(), self.scheduler]:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=15)
+        """Workers first (one that loses its scheduler first waits for it to come back)."""
+        for group in (list(self.workers.values()), [self.scheduler]):
+            for process in group:
+                process.send_signal(signal.SIGTERM)
+            for process in group:
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(timeout=15)
 
 
-def start_cluster(root: Path, workers: int, worker_env: dict[str, str]) -> Cluster:
-    """A scheduler and ``workers`` workers, all connected."""
+def start_cluster(
+    root: Path, workers: int, worker_env: dict[str, str], resources: dict[str, str] | None = None
+) -> Cluster:
+    """A scheduler and ``workers`` workers (``w0``, ``w1``…), all connected; ``resources``
+    are the ``--resources`` of some of them, by name."""
     root.mkdir(parents=True, exist_ok=True)
     port = free_port()
     command = [str(DASK), "scheduler", "--host", "127.0.0.1", "--port", str(port)]
@@ -98,6 +106,7 @@ def start_cluster(root: Path, workers: int, worker_env: dict[str, str]) -> Clust
             command, env={**os.environ, **GENEROUS}, stdout=log, stderr=subprocess.STDOUT
         )
     cluster = Cluster(root, f"tcp://127.0.0.1:{port}", worker_env, scheduler)
+    cluster.resources = dict(resources or {})
     try:
         _wait_listening(port, scheduler)
         for index in range(workers):

@@ -109,7 +109,17 @@ class DaskExecutor(Executor):
     def __repr__(self) -> str:
         return f"DaskExecutor({self.client.scheduler.address!r}, jobs={self.jobs})"
 
+    def slots(self, resources: dict[str, float], jobs: int) -> int:
+        """One: the cluster places each task by the resources its workers declare."""
+        return 1
+
     def run(self, job: StepJob, context: JobContext) -> JobResult:
+        if job.resources and not self._placeable(job.resources):
+            error = (
+                f"needs resources {_resources_text(job.resources)} and no worker of the Dask "
+                "cluster declares them (dask worker --resources 'cpus=N,memory=BYTES,GPU=N')"
+            )
+            return JobResult(exit_code=None, error=error, log_path=job.log_path)
         store_url = shared_store_url(context.store)
         access = self.access or _access_of(context.sources.registry)
         remote_job = replace(job, inputs=_shared_inputs(job, context.store), env={}, log_path=None)
@@ -142,12 +152,22 @@ class DaskExecutor(Executor):
                 name,
                 key=f"modreg-{job.step}-{uuid.uuid4().hex[:12]}",
                 pure=False,
+                resources=job.resources or None,
             )
             remote: RemoteResult = future.result()
             return remote
         finally:
             with self._lock:
                 self._events.pop(name, None)
+
+    def _placeable(self, resources: dict[str, float]) -> bool:
+        """Whether some worker declares at least ``resources`` (a task needing what none has
+        would wait forever)."""
+        workers = self.client.scheduler_info(n_workers=-1)["workers"].values()
+        return any(
+            all(worker.get("resources", {}).get(k, 0) >= v for k, v in resources.items())
+            for worker in workers
+        )
 
     def cancel(self) -> None:
         with self._lock:
@@ -196,6 +216,10 @@ def _shared_inputs(job: StepJob, store: ArtifactStore) -> dict[str, OutputRef | 
         else:
             shared[name] = source
     return shared
+
+
+def _resources_text(resources: dict[str, float]) -> str:
+    return ", ".join(f"{key}={value:g}" for key, value in sorted(resources.items()))
 
 
 def _note(log_path: Path | None, text: str) -> None:

@@ -58,7 +58,7 @@ def dask_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 def cluster(dask_server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     root = tmp_path_factory.mktemp("dask-cluster")
     worker_env = {"MODREG_TOKEN": dask_server.admin, "TEST_STEP_COUNTER": str(root / "counter")}
-    cluster = start_cluster(root, 2, worker_env)
+    cluster = start_cluster(root, 2, worker_env, {"w1": "cpus=2,memory=4e9"})
     try:
         yield cluster
     finally:
@@ -79,9 +79,9 @@ def executions(env: EngineEnv, cluster: Cluster) -> list[tuple[str, int, str]]:
     return [(name.split("/", 1)[1], int(ppid), home) for name, ppid, home in found]
 
 
-def module(env: EngineEnv, name: str, inputs: dict[str, str]) -> None:
+def module(env: EngineEnv, name: str, inputs: dict[str, str], **extra: object) -> None:
     body = STEP.format(name=name, team=env.team)
-    env.module(name, inputs=inputs, params=PARAMS, files={"main.py": body})
+    env.module(name, inputs=inputs, params=PARAMS, files={"main.py": body}, module_extra=extra)
 
 
 def fan_out(env: EngineEnv, branches: int, sleep: float = 0.0) -> Path:
@@ -194,3 +194,33 @@ def test_the_dask_executor_needs_a_shared_store(env: EngineEnv, cluster: Cluster
     ]
     wrong = env.run("run", pipeline, "--executor", "dask:/nowhere")
     assert wrong.exit_code == 2 and "expected 'local' or dask://HOST:PORT" in wrong.stderr
+
+
+def test_resources_place_a_step_on_a_worker_that_declares_them(
+    env: EngineEnv, cluster: Cluster
+) -> None:
+    module(env, "big", {"in": "file"}, resources={"cpus": 2, "memory": "1GiB"})
+    module(env, "gpu", {"in": "file"}, resources={"GPU": 1})
+    (env.root / "work").mkdir(exist_ok=True)
+    (env.root / "work" / "raw.txt").write_text("raw")
+    steps = ["name: res", "steps:"]
+    for index in range(3):  # the manifest's resources, and a pipeline step's override
+        steps += [f"  big{index}:", "    uses: TEAM/big@^1.0", "    inputs: {in: raw.txt}"]
+        steps += [f"    params: {{tag: t{index}}}"]
+    steps += ["  gpu:", "    uses: TEAM/gpu@^1.0", "    inputs: {in: raw.txt}"]
+    steps += ["  fits:", "    uses: TEAM/gpu@^1.0", "    inputs: {in: raw.txt}"]
+    steps += ["    params: {tag: fits}", "    resources: {GPU: 1, cpus: 1}"]
+    pipeline = env.pipeline("\n".join(steps) + "\n")
+    result = env.run("run", pipeline, "--json", *dask_args(env, cluster))
+    assert result.exit_code == 1
+    body = json.loads(result.stdout)["steps"]
+    assert body["gpu"]["status"] == "failed"
+    assert body["gpu"]["error"] == (
+        "needs resources GPU=1 and no worker of the Dask cluster declares them "
+        "(dask worker --resources 'cpus=N,memory=BYTES,GPU=N')"
+    )
+    assert body["fits"]["status"] == "failed" and "GPU=1, cpus=1" in body["fits"]["error"]
+    ran = executions(env, cluster)
+    assert [name for name, _, _ in ran] == ["big"] * 3
+    declaring = {pid for pid, folder in cluster.folders.items() if folder.name == "w1"}
+    assert {ppid for _, ppid, _ in ran} == declaring
