@@ -46,8 +46,8 @@ executor_option = click.option(
     envvar="MODREG_EXECUTOR",
     default="local",
     show_default=True,
-    metavar="local|dask://HOST:PORT",
-    help="Where steps run: here, or on the Dask cluster whose scheduler is at HOST:PORT.",
+    metavar="EXECUTOR",
+    help="Where steps run: local (here) or dask://HOST:PORT (on that Dask scheduler's workers).",
 )
 
 
