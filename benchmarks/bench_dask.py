@@ -42,16 +42,27 @@ from registry_servers import start_server, stop_server  # noqa: E402
 TINY = "import sys\nopen(sys.argv[-1], 'w').write('x')\n"
 
 
-def fan_figures(runner: Runner, cluster: Cluster, work: Path, repeat: int) -> tuple[float, float]:
-    """Median seconds of the fan-out: local --jobs 2, and on the cluster."""
+def fan_figures(
+    runner: Runner, cluster: Cluster, work: Path, repeat: int
+) -> tuple[float, float, float]:
+    """Median seconds of the fan-out: local --jobs 2 (its own store, then the shared
+    ``file://`` one, which sharing with the registry reads back), and on the cluster."""
     fan = fan_pipeline(work)
-    dask_args = ["--executor", cluster.executor, "--store", f"file://{work / 'shared'}"]
+    store = ["--store", f"file://{work / 'shared'}"]
+    dask_args = ["--executor", cluster.executor, *store]
     runner.run(runner.fresh_user(), fan, "--no-reuse", *dask_args)  # workers pull sources once
-    local, remote = [], []
+    local, local_shared, remote = [], [], []
     for _ in range(repeat):
         local.append(runner.run(runner.fresh_user(), fan, "--no-reuse", "--jobs", "2"))
+        local_shared.append(
+            runner.run(runner.fresh_user(), fan, "--no-reuse", "--jobs", "2", *store)
+        )
         remote.append(runner.run(runner.fresh_user(), fan, "--no-reuse", *dask_args))
-    return statistics.median(local), statistics.median(remote)
+    return (
+        statistics.median(local),
+        statistics.median(local_shared),
+        statistics.median(remote),
+    )
 
 
 def publish_tiny(work: Path, url: str, token: str) -> str:
@@ -118,14 +129,14 @@ def overhead_figures(
     return statistics.median(modreg), statistics.median(bare)
 
 
-def report(fan: tuple[float, float], overhead: tuple[float, float], tasks: int) -> None:
+def report(fan: tuple[float, float, float], overhead: tuple[float, float], tasks: int) -> None:
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title="modreg Dask executor (median seconds)", header_style="bold")
     for column in ("workload", "dask", "against", "seconds", "ratio / difference", "aim"):
         table.add_column(column)
-    local, remote = fan
+    local, local_shared, remote = fan
     table.add_row(
         "fan 1->50->1, 2 workers",
         f"{remote:.3f}",
@@ -133,6 +144,14 @@ def report(fan: tuple[float, float], overhead: tuple[float, float], tasks: int) 
         f"{local:.3f}",
         f"{remote / local:.2f}x",
         "<= 1.3x",
+    )
+    table.add_row(
+        "",
+        "",
+        "the same, --store file://",
+        f"{local_shared:.3f}",
+        f"{remote / local_shared:.2f}x",
+        "",
     )
     step, bare = overhead
     table.add_row(

@@ -29,6 +29,7 @@ import contextlib
 import os
 import socket
 import threading
+import time
 import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -40,6 +41,7 @@ from modreg.engine.environments import Environments, uv_environment
 from modreg.engine.executors.base import Executor, JobContext, JobResult, StepJob
 from modreg.engine.executors.environment import passed_environment
 from modreg.engine.executors.local import LocalExecutor
+from modreg.engine.processes import KILL_GRACE_SECONDS
 from modreg.engine.protocol import RegistryProtocol
 from modreg.engine.sources import SourceCache
 from modreg.engine.state import StateDir
@@ -49,6 +51,8 @@ from modreg.registry.schemas import OutputRef, PortType
 SCHEME = "dask://"
 CANCEL_POLL_SECONDS = 1.0  # each poll is a long-poll on the scheduler
 LOST_WORKER_RESUBMITS = 3
+# a running task answers a cancel within a poll and the kill grace (processes.kill_group)
+CANCEL_GRACE_SECONDS = CANCEL_POLL_SECONDS + KILL_GRACE_SECONDS + 5
 
 
 class WorkerAccess(Protocol):
@@ -127,18 +131,25 @@ class DaskExecutor(Executor):
             if context.cancelled.is_set():
                 return JobResult(exit_code=None, error="cancelled", cancelled=True)
             try:
-                remote = self._submit(remote_job, access, store_url)
+                remote = self._submit(remote_job, access, store_url, context.cancelled)
             except distributed.KilledWorker:
                 _note(job.log_path, f"its worker was lost (resubmission {lost + 1})")
                 continue
+            if remote is None:
+                _note(job.log_path, "cancelled before a worker started it")
+                return JobResult(exit_code=None, error="cancelled", cancelled=True)
             _copy_log(context.store, remote.log_digest, job.log_path)
             remote.result.log_path = job.log_path
             return remote.result
         error = f"lost its Dask worker {LOST_WORKER_RESUBMITS + 1} times"
         return JobResult(exit_code=None, error=error, log_path=job.log_path)
 
-    def _submit(self, job: StepJob, access: WorkerAccess, store_url: str) -> RemoteResult:
-        """One task to its end; its cancel event exists while it runs."""
+    def _submit(
+        self, job: StepJob, access: WorkerAccess, store_url: str, cancelled: threading.Event
+    ) -> RemoteResult | None:
+        """One task to its end; its cancel event exists while it runs. None: cancelled, and
+        the task had not answered ``CANCEL_GRACE_SECONDS`` later (it was still waiting for a
+        worker: a queued task sees no event, so its future is cancelled instead)."""
         name = f"modreg-cancel-{uuid.uuid4().hex}"
         event = distributed.Event(name, client=self.client)
         with self._lock:
@@ -154,8 +165,7 @@ class DaskExecutor(Executor):
                 pure=False,
                 resources=job.resources or None,
             )
-            remote: RemoteResult = future.result()
-            return remote
+            return _result(future, cancelled)
         finally:
             with self._lock:
                 self._events.pop(name, None)
@@ -179,6 +189,22 @@ class DaskExecutor(Executor):
     def close(self) -> None:
         if self._owns_client:
             self.client.close()
+
+
+def _result(future: distributed.Future, cancelled: threading.Event) -> RemoteResult | None:
+    cancelled_at = None
+    while True:
+        try:
+            remote: RemoteResult = future.result(timeout=CANCEL_POLL_SECONDS)
+            return remote
+        except TimeoutError:
+            pass
+        if not cancelled.is_set():
+            continue
+        cancelled_at = cancelled_at or time.monotonic()
+        if time.monotonic() - cancelled_at > CANCEL_GRACE_SECONDS:
+            future.cancel()
+            return None
 
 
 def shared_store_url(store: ArtifactStore) -> str:
