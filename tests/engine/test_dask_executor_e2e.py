@@ -120,7 +120,8 @@ def dask_args(env: EngineEnv, cluster: Cluster) -> list[str]:
     return ["--executor", cluster.executor, "--store", f"file://{env.root / 'shared-store'}"]
 
 
-def wait_for(path: Path, process: object = None, timeout: float = 120) -> str:
+def wait_for(path: Path, timeout: float = 120) -> str:
+    """The text a step wrote to ``path`` once it started."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if path.exists() and path.read_text():
@@ -138,7 +139,7 @@ def test_fan_out_runs_on_the_workers_with_the_local_executors_digests(
     remote = json.loads(result.stdout)
     ran = executions(env, cluster)
     assert Counter(name for name, _, _ in ran) == {"src": 1, "b": 3, "join": 1}
-    folders = {pid: folder for pid, folder in cluster.folders.items()}
+    folders = dict(cluster.folders)
     for _, ppid, home in ran:  # a child of a worker process, at home in that worker's folder
         assert ppid in folders and ppid != os.getpid()
         assert Path(home).is_relative_to(folders[ppid] / "cache" / "modreg" / "engine")
