@@ -23,6 +23,17 @@ from dask_cluster import Cluster, start_cluster
 from engine_env import EngineEnv, Server
 from registry_servers import start_server, stop_server
 
+from modreg.engine import (
+    FsspecArtifactStore,
+    ModuleStep,
+    Pipeline,
+    RunOptions,
+    StateDir,
+    Workspace,
+    run_pipeline,
+)
+from modreg.engine.executors.dask import DaskExecutor
+
 pytestmark = pytest.mark.slow
 
 STEP = """\
@@ -225,3 +236,27 @@ def test_resources_place_a_step_on_a_worker_that_declares_them(
     assert [name for name, _, _ in ran] == ["big"] * 3
     declaring = {pid for pid, folder in cluster.folders.items() if folder.name == "w1"}
     assert {ppid for _, ppid, _ in ran} == declaring
+
+
+def test_the_python_api_hands_the_workspace_a_dask_executor(
+    env: EngineEnv, cluster: Cluster, tmp_path: Path
+) -> None:
+    """``DaskExecutor(address)`` alone: the workers reach the registry the workspace's client
+    names (``worker_access``), with their own token."""
+    module(env, "src", {"in": "file"})
+    (tmp_path / "raw.txt").write_text("raw")
+    step = ModuleStep(f"{env.team}/src@^1", inputs={"in": "raw.txt"}, params={"tag": "api"})
+    pipeline = Pipeline("api", {"src": step}, base_dir=tmp_path)
+    state = StateDir(tmp_path / "state")
+    store = FsspecArtifactStore(f"file://{tmp_path / 'shared'}")
+    executor = DaskExecutor(cluster.address)
+    try:
+        with env.client() as client:
+            workspace = Workspace(state, store, executor, client)
+            result = run_pipeline(pipeline, workspace, RunOptions())
+    finally:
+        executor.close()
+    assert result.status == "succeeded", result.error
+    assert [name for name, _, _ in executions(env, cluster)] == ["src"]
+    [path] = result.step("src").download(tmp_path / "out").values()
+    assert path.read_text() == "raw|api|src"
