@@ -198,7 +198,7 @@ def test_ctrl_c_kills_the_step_processes_on_the_workers(env: EngineEnv, cluster:
 
 def test_the_dask_executor_needs_a_shared_store(env: EngineEnv, cluster: Cluster) -> None:
     pipeline = fan_out(env, 1)
-    result = env.run("run", pipeline, "--executor", cluster.executor)
+    result = env.run("run", pipeline, MODREG_EXECUTOR=cluster.executor)
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines() == [
         f"error: --executor {cluster.executor} needs an artifact store every worker reaches: "
