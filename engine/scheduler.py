@@ -194,8 +194,11 @@ class Scheduler:
         return self.ws.executor.slots(self.plan.nodes[key].resources, jobs)
 
     def _prefetch(self, keys: list[str]) -> None:
-        """Pull the sources of the steps about to run, several at once, each node once."""
+        """Pull the sources of the steps about to run, several at once, each node once
+        (none for an executor whose workers pull their own)."""
         self.prefetched.update(keys)
+        if not self.ws.executor.on_this_machine:
+            return
         wanted = [(self.plan.nodes[k].module.sha256, self.plan.nodes[k].label) for k in keys]
         with contextlib.suppress(Exception):  # a missing source fails its step, with the reason
             self.context.sources.ensure_many(wanted)
@@ -355,7 +358,8 @@ class Scheduler:
         assert job.log_path is not None
         job.log_path.write_bytes(b"")
         environments = self.context.environments
-        if job.environment and environments and not environments.ready(job.environment):
+        here = self.ws.executor.on_this_machine
+        if here and job.environment and environments and not environments.ready(job.environment):
             self._notify_running(node, "building environment")  # a TTY shows it meanwhile
         result = JobResult(exit_code=None, error="not run")
         for attempt in range(node.retries + 1):

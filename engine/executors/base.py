@@ -97,6 +97,8 @@ class Executor(ABC):
     """Runs step jobs; ``run`` is called from several threads at once."""
 
     jobs: int = 1
+    # False: jobs run elsewhere, with their own source cache and environments (Dask)
+    on_this_machine: bool = True
 
     @abstractmethod
     def run(self, job: StepJob, context: JobContext) -> JobResult:

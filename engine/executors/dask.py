@@ -105,6 +105,7 @@ class DaskExecutor(Executor):
         else:
             self.client, self._owns_client = client_or_address, False
         self.access = access
+        self.on_this_machine = False
         self.client.run_on_scheduler(_no_dask_retries)
         self.jobs = max(1, sum(self.client.nthreads().values()))
         self._events: dict[str, distributed.Event] = {}

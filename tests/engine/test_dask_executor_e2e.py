@@ -154,6 +154,7 @@ def test_fan_out_runs_on_the_workers_with_the_local_executors_digests(
     for _, ppid, home in ran:  # a child of a worker process, at home in that worker's folder
         assert ppid in folders and ppid != os.getpid()
         assert Path(home).is_relative_to(folders[ppid] / "cache" / "modreg" / "engine")
+    assert not list((env.state() / "sources").glob("*.tar.gz")), "the workers pull sources"
     local = env.run("run", pipeline, "--json", "--no-reuse", user="bob")
     assert local.exit_code == 0, local.output
     steps = json.loads(local.stdout)["steps"]
