@@ -18,6 +18,11 @@ second time by itself; a task lost with its worker fails with ``KilledWorker`` a
 submits it again (``LOST_WORKER_RESUBMITS`` times; not counted against ``retries``). The step's
 process dies with its worker (``processes.death_signal``), so it never runs twice at once.
 
+A step's ``resources`` (cpus, memory in bytes, GPU) are the task's Dask resources: only a
+worker started with ``--resources`` that covers them takes it, and a step that no connected
+worker could ever take fails at once instead of waiting forever. A user's input path is put
+into the shared store first (the workers do not see the engine's files).
+
 Ctrl-C: cancelling a future does not stop a running process, so every task waits on its own
 ``distributed.Event``; ``cancel`` sets the events of the running tasks, and each task kills its
 process group within ``CANCEL_POLL_SECONDS`` plus the kill grace.
@@ -192,7 +197,9 @@ class DaskExecutor(Executor):
             self.client.close()
 
 
-def _result(future: distributed.Future, cancelled: threading.Event) -> RemoteResult | None:
+def _result(
+    future: distributed.Future[RemoteResult], cancelled: threading.Event
+) -> RemoteResult | None:
     cancelled_at = None
     while True:
         try:
