@@ -202,6 +202,12 @@ class RegistryClient:
         config = load_config() if config is None else config
         return cls(config.url, config.token, **options)
 
+    def worker_access(self) -> RegistryAccess:
+        """How a Dask worker reaches this registry: its URL, with the worker's own token."""
+        from modreg.client.worker_access import RegistryAccess
+
+        return RegistryAccess(self.url)
+
     def close(self) -> None:
         self._http.close()
 
@@ -612,6 +618,7 @@ class RegistryClient:
 
 
 if TYPE_CHECKING:
+    from modreg.client.worker_access import RegistryAccess
     from modreg.engine.protocol import RegistryProtocol
 
     def _implements_the_engine_protocol(client: RegistryClient) -> RegistryProtocol:

@@ -77,6 +77,11 @@ class BlobError(EngineError):
         super().__init__(message)
         self.digest = digest
 
+    def __reduce__(self) -> tuple[type[BlobError], tuple[str, str]]:
+        """Pickled whole: a Dask worker's missing input reaches the engine as itself, which
+        then re-executes the step that produced it."""
+        return type(self), (self.digest, str(self))
+
 
 class MissingBlobError(BlobError):
     """The blob is in no store we can reach."""

@@ -64,6 +64,7 @@ class StepNode:
     environment: StepEnvironment
     timeout: float | None
     retries: int
+    resources: dict[str, float] = field(default_factory=dict)  # not in the fingerprint
     users: list[StepUse] = field(default_factory=list)
 
     @property
@@ -200,6 +201,7 @@ class _Builder:
             environment=self.environment(module),
             timeout=timeout,
             retries=retries,
+            resources={**manifest.resources, **(step.resources or {})},
         )
         key = _node_key(node)
         node = self.nodes.setdefault(key, node)

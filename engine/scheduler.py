@@ -16,7 +16,8 @@ Algorithm (all on the calling thread, except the work itself):
    team cache with ONE bulk call; hits become ``reused`` and may unblock more nodes, so
    advancing repeats until nothing changes. A no-change re-run thus touches no network.
 2. *Dispatch*: ready nodes go to a thread pool of ``jobs`` workers, only as many as are
-   free, so a node is ``running`` exactly while a worker has it. A worker takes the
+   free (a node holds as many as the ``cpus`` of its ``resources``: ``Executor.slots``),
+   so a node is ``running`` exactly while a worker has it. A worker takes the
    fingerprint's file lock in the state dir, looks in the local cache again (a concurrent
    run may just have finished the same step: then it reuses it), and claims the
    fingerprint's lease in the registry (``leases``): another engine may have just finished
@@ -183,16 +184,25 @@ class Scheduler:
         self, pool: ThreadPoolExecutor, running: dict[Future[_Outcome], str], jobs: int
     ) -> None:
         """Hand the pool no more nodes than it has workers: a node is ``running`` only while
-        a worker has it, so progress never shows more steps running than there are."""
+        a worker has it, so progress never shows more steps running than there are. A node
+        holds as many of the ``jobs`` slots as the executor counts for its ``resources``."""
         while True:
             self._advance()
             ready = [k for k, s in self.states.items() if s.status == NodeStatus.ready]
             self._prefetch([key for key in ready if key not in self.prefetched])
-            for key in ready[: jobs - len(running)]:
+            free = jobs - sum(self._slots(key, jobs) for key in running.values())
+            for key in ready:
+                if self._slots(key, jobs) > free:
+                    break  # in order: a step needing many cpus is not starved by small ones
+                free -= self._slots(key, jobs)
                 self.states[key].status = NodeStatus.running
                 self._notify_running(self.plan.nodes[key], "")
                 running[pool.submit(self._work, key)] = key
-            for key in self._due(jobs - len(running)):  # parked: claim again, with a free slot
+            for key in self._due():  # parked: claim the lease again, with free slots
+                if self._slots(key, jobs) > free:
+                    break
+                free -= self._slots(key, jobs)
+                del self.parked[key]
                 running[pool.submit(self._work, key)] = key
             if not running and not self.parked:
                 return
@@ -205,14 +215,13 @@ class Scheduler:
                     outcome = _Outcome(result=JobResult(exit_code=None, error=error))
                 self._complete(key, outcome)
 
-    def _due(self, free: int) -> list[str]:
-        """Up to ``free`` parked nodes whose time to claim their lease again has come
-        (unparked); the others wait for a slot."""
+    def _due(self) -> list[str]:
+        """Parked nodes whose time to claim their lease again has come, longest waiting
+        first."""
         now = time.monotonic()
-        due = [key for key, when in self.parked.items() if when <= now][: max(free, 0)]
-        for key in due:
-            del self.parked[key]
-        return due
+        return [
+            key for key, when in sorted(self.parked.items(), key=lambda kv: kv[1]) if when <= now
+        ]
 
     def _wait(self, running: dict[Future[_Outcome], str]) -> set[Future[_Outcome]]:
         if not running:  # only parked nodes: nothing to wait on but the clock
@@ -221,9 +230,15 @@ class Scheduler:
         done, _ = wait(list(running), timeout=WAIT_SECONDS, return_when=FIRST_COMPLETED)
         return done
 
+    def _slots(self, key: str, jobs: int) -> int:
+        return self.ws.executor.slots(self.plan.nodes[key].resources, jobs)
+
     def _prefetch(self, keys: list[str]) -> None:
-        """Pull the sources of the steps about to run, several at once, each node once."""
+        """Pull the sources of the steps about to run, several at once, each node once
+        (none for an executor whose workers pull their own)."""
         self.prefetched.update(keys)
+        if not self.ws.executor.on_this_machine:
+            return
         wanted = [(self.plan.nodes[k].module.sha256, self.plan.nodes[k].label) for k in keys]
         with contextlib.suppress(Exception):  # a missing source fails its step, with the reason
             self.context.sources.ensure_many(wanted)
@@ -389,6 +404,8 @@ class Scheduler:
             timeout=node.timeout,
             environment=node.environment,
             env=passed_environment(self.ws.caller_env, manifest.env),
+            env_names=tuple(manifest.env),
+            resources=dict(node.resources),
             log_path=log_path,
         )
 
@@ -396,7 +413,8 @@ class Scheduler:
         assert job.log_path is not None
         job.log_path.write_bytes(b"")
         environments = self.context.environments
-        if job.environment and environments and not environments.ready(job.environment):
+        here = self.ws.executor.on_this_machine
+        if here and job.environment and environments and not environments.ready(job.environment):
             self._notify_running(node, "building environment")  # a TTY shows it meanwhile
         result = JobResult(exit_code=None, error="not run")
         for attempt in range(node.retries + 1):

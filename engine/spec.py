@@ -24,12 +24,13 @@ from typing import Any
 import yaml
 
 from modreg.engine.errors import PipelineSpecError, Problem
+from modreg.registry.manifest import parse_resources
 
 STEP_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 OUTPUT_REF = re.compile(r"^([A-Za-z_][A-Za-z0-9_-]*)\.outputs\.([A-Za-z_][A-Za-z0-9_]*)$")
 AXIS = re.compile(r"^([A-Za-z_][A-Za-z0-9_-]*)\.(uses|params\.[A-Za-z_][A-Za-z0-9_]*)$")
 TOP_KEYS = ("name", "steps", "variants")
-STEP_KEYS = ("uses", "inputs", "params", "timeout", "retries")
+STEP_KEYS = ("uses", "inputs", "params", "timeout", "retries", "resources")
 
 Lines = dict[tuple[str, ...], int]
 
@@ -69,6 +70,8 @@ class ModuleStep:
     name: str | None = None
     timeout: float | None = None
     retries: int | None = None
+    # overrides the manifest's, key by key (registry.manifest.parse_resources)
+    resources: dict[str, float] | None = None
 
     @property
     def outputs(self) -> _Outputs:
@@ -288,6 +291,12 @@ def _read_step(reader: _Reader, name: str, raw: Any) -> ModuleStep | None:
         isinstance(retries, bool) or not isinstance(retries, int) or retries < 0
     ):
         reader.add(f"expected a whole number >= 0, got {retries!r}", str(name), "retries")
+    resources = None
+    if table.get("resources") is not None:
+        try:
+            resources = parse_resources(table["resources"])
+        except ValueError as exc:
+            reader.add(str(exc), str(name), "resources")
     params = reader.mapping(table.get("params"), str(name), "params")
     return ModuleStep(
         str(uses or ""),
@@ -296,6 +305,7 @@ def _read_step(reader: _Reader, name: str, raw: Any) -> ModuleStep | None:
         str(name),
         timeout,
         retries,
+        resources,
     )
 
 
@@ -391,6 +401,8 @@ def pipeline_to_dict(pipeline: Pipeline) -> dict[str, Any]:
             body["timeout"] = step.timeout
         if step.retries is not None:
             body["retries"] = step.retries
+        if step.resources is not None:
+            body["resources"] = dict(step.resources)
         steps[name] = body
     return {"name": pipeline.name, "steps": steps}
 

@@ -45,6 +45,7 @@ MODULE_KEYS = {
     "timeout",
     "retries",
     "env",
+    "resources",
 }
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 MAX_ENV_NAMES = 32
@@ -129,6 +130,50 @@ def _expect_command(command: Any, source: str) -> None:
         raise _fail(source, "[module] command", "expected a non-empty list of strings")
 
 
+MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*$", re.IGNORECASE)
+MEMORY_UNITS = {
+    "b": 1,
+    **{f"{p}b": 1000**i for i, p in enumerate("kmgt", 1)},
+    **{f"{p}ib": 1024**i for i, p in enumerate("kmgt", 1)},
+}
+RESOURCE_KEYS = ("cpus", "memory", "GPU")
+
+
+def parse_resources(table: Any) -> dict[str, float]:
+    """``resources`` (``{cpus = 4, memory = "8GiB", GPU = 1}``) as numbers: cpus, memory in
+    bytes, GPUs — what a Dask worker's ``--resources`` declares. ValueError says what is wrong,
+    naming the key; the manifest and the pipeline spec give it their place."""
+    if not isinstance(table, dict):
+        raise ValueError(f'expected a table such as {{cpus = 4, memory = "8GiB"}}, got {table!r}')
+    parsed: dict[str, float] = {}
+    for key, value in table.items():
+        if key not in RESOURCE_KEYS:
+            raise ValueError(f"unknown key {key!r} (allowed: {', '.join(RESOURCE_KEYS)})")
+        parsed[key] = _resource_value(key, value)
+    return parsed
+
+
+def _resource_value(key: str, value: Any) -> float:
+    if key == "memory" and isinstance(value, str):
+        match = MEMORY.match(value)
+        if match is None:
+            raise ValueError(f'memory: expected a size such as "8GiB" or "512MB", got {value!r}')
+        return float(match.group(1)) * MEMORY_UNITS[(match.group(2) or "B").lower()]
+    number = value if isinstance(value, int | float) and not isinstance(value, bool) else None
+    if number is None or not math.isfinite(number) or number <= 0:
+        raise ValueError(f"{key}: expected a positive number, got {value!r}")
+    if key == "GPU" and number != int(number):
+        raise ValueError(f"GPU: expected a whole number, got {value!r}")
+    return float(number)
+
+
+def _expect_resources(table: Any, source: str) -> None:
+    try:
+        parse_resources(table)
+    except ValueError as exc:
+        raise _fail(source, "[module] resources", str(exc)) from exc
+
+
 def _expect_env(env: Any, source: str) -> None:
     if not isinstance(env, list) or not all(isinstance(name, str) for name in env):
         raise _fail(source, "[module] env", f"expected a list of variable names, got {env!r}")
@@ -150,6 +195,8 @@ def _check_module_key(key: str, value: Any, source: str) -> None:
         _expect_command(value, source)
     elif key == "env":
         _expect_env(value, source)
+    elif key == "resources":
+        _expect_resources(value, source)
     else:
         kind, label = MODULE_TYPES[key]
         _expect(value, kind, source, f"[module] {key}", label)
@@ -167,6 +214,8 @@ def _read_module(table: Any, problems: Problems) -> dict[str, Any] | None:
         for key, value in table.items()
         if key in MODULE_KEYS and problems.ok(_check_module_key, key, value, source)
     }
+    if "resources" in good:
+        good["resources"] = parse_resources(good["resources"])
     for key in REQUIRED_MODULE_KEYS:
         if key not in table:
             problems.add("[module]", f"missing required key {key!r}")

@@ -247,6 +247,8 @@ class Manifest(Wire):
     # names of the caller's variables the step receives (values are never stored anywhere)
     env: list[str] = Field(default_factory=list)
     environment: EnvironmentSpec | None = None
+    # what one execution needs (manifest.parse_resources): cpus, memory in bytes, GPU
+    resources: dict[str, float] = Field(default_factory=dict, max_length=3)
 
 
 # --- teams and tokens ---------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 These commands assemble the engine's parts — the registry client (from the usual config),
 the local state folder (``$XDG_CACHE_HOME/modreg/engine``), the artifact store (local, or
-``--store URL`` / ``$MODREG_STORE`` for any fsspec URL) and the ``LocalExecutor`` — and hand
+``--store URL`` / ``$MODREG_STORE`` for any fsspec URL) and the executor (the ``LocalExecutor``,
+or ``--executor dask://HOST:PORT`` / ``$MODREG_EXECUTOR`` for a Dask cluster) — and hand
 them to ``modreg.engine``; the engine itself reads no config. The engine and its schemas
 are imported inside the commands, so ``modreg --help`` stays fast.
 """
@@ -29,8 +30,9 @@ from modreg.client.config import engine_state_dir
 from modreg.client.output import emit, print_json, print_table, print_warning
 
 if TYPE_CHECKING:
-    from modreg.engine import RunResult, SweepResult, Workspace
+    from modreg.engine import ArtifactStore, RunResult, SweepResult, Workspace
     from modreg.engine.environments import Interpreter
+    from modreg.engine.executors.base import Executor
 
 EXIT_INTERRUPTED = 130
 PIPELINE_ARG = click.argument(
@@ -44,8 +46,19 @@ store_option = click.option(
     help="Artifact store: an fsspec URL such as s3://bucket/prefix (default: a local folder).",
 )
 
+executor_option = click.option(
+    "--executor",
+    envvar="MODREG_EXECUTOR",
+    default="local",
+    show_default=True,
+    metavar="EXECUTOR",
+    help="Where steps run: local (here) or dask://HOST:PORT (on that Dask scheduler's workers).",
+)
 
-def _workspace(app: App, store_url: str | None, jobs: int | None, offline: bool) -> Workspace:
+
+def _workspace(
+    app: App, store_url: str | None, jobs: int | None, offline: bool, executor: str = "local"
+) -> Workspace:
     from modreg.engine import LocalExecutor, StateDir, Workspace
 
     state = StateDir(engine_state_dir())
@@ -55,11 +68,38 @@ def _workspace(app: App, store_url: str | None, jobs: int | None, offline: bool)
     return Workspace(
         state,
         store,
-        LocalExecutor(jobs),
+        _dask_executor(app, executor, store, offline)
+        if executor != "local"
+        else LocalExecutor(jobs),
         registry,
         caller_env=dict(os.environ),
         interpreter=_interpreter(),
     )
+
+
+def _dask_executor(app: App, executor: str, store: ArtifactStore, offline: bool) -> Executor:
+    """``--executor dask://HOST:PORT``: workers need a store they all reach and the registry."""
+    from modreg.client.errors import ConfigError
+
+    try:
+        from modreg.engine.executors.dask import DaskExecutor, scheduler_address
+    except ImportError as exc:  # distributed is an extra
+        raise ConfigError(f"--executor {executor}: {exc.msg}; pip install 'modreg[dask]'") from exc
+    try:
+        address = scheduler_address(executor)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--executor'") from exc
+    if store.shared_url is None:  # a local folder, or memory://: the workers cannot see it
+        raise ConfigError(
+            f"--executor {executor} needs an artifact store every worker reaches: "
+            "--store URL (or MODREG_STORE)"
+        )
+    if offline:
+        raise ConfigError(f"--executor {executor}: the workers need the registry; drop --offline")
+    try:
+        return DaskExecutor(address, app.client.worker_access())
+    except OSError as exc:
+        raise ConfigError(f"--executor {executor}: cannot reach the Dask scheduler: {exc}") from exc
 
 
 def _interpreter() -> Interpreter:
@@ -198,6 +238,7 @@ def _report(outcome: RunResult | SweepResult, as_json: bool, explain: bool) -> i
     help="Sweep over STEP.uses or STEP.params.K (repeatable; replaces that axis of variants:).",
 )
 @store_option
+@executor_option
 @json_option
 @pass_app
 def run_command(
@@ -212,6 +253,7 @@ def run_command(
     sets: tuple[str, ...],
     vary: tuple[str, ...],
     store_url: str | None,
+    executor: str,
     as_json: bool,
 ) -> None:
     """Validate, lock and run PIPELINE, reusing every step result already computed.
@@ -220,6 +262,7 @@ def run_command(
     Example:
         modreg run pipeline.yaml --jobs 4
         modreg run pipeline.yaml --set train.params.lr=0.01 --explain
+        modreg run pipeline.yaml --executor dask://scheduler:8786 --store s3://team/artifacts
         modreg run pipeline.yaml --vary 'prep.uses=vision/prep@^1.2,vision/prep-robust@0.3.1'
                                  --vary 'train.params.lr=0.1,0.01'
     """
@@ -233,7 +276,7 @@ def run_command(
 
     values, axes = parse_sets(sets), parse_vary(vary)
     spec = load_pipeline(pipeline)  # the file's own problems come before any config
-    workspace = _workspace(app, store_url, jobs, offline)
+    workspace = _workspace(app, store_url, jobs, offline, executor)
     options = RunOptions(
         jobs=jobs,
         no_reuse=no_reuse,
@@ -245,15 +288,18 @@ def run_command(
     live = _live(spec.name, as_json)
     workspace.observer = live
     with live or _null():
-        outcome = run_pipeline(
-            spec,
-            workspace,
-            options,
-            lock_file=lock_path(pipeline),
-            resolve=resolve,
-            values=values,
-            vary=axes,
-        )
+        try:
+            outcome = run_pipeline(
+                spec,
+                workspace,
+                options,
+                lock_file=lock_path(pipeline),
+                resolve=resolve,
+                values=values,
+                vary=axes,
+            )
+        finally:
+            workspace.executor.close()
     sys.exit(_report(outcome, as_json, explain))
 
 

@@ -15,6 +15,7 @@ placeholders, materialising inputs into a scratch folder, and collecting outputs
 from __future__ import annotations
 
 import json
+import math
 import re
 import sys
 import threading
@@ -49,6 +50,10 @@ class StepJob:
     # the caller's variables the step receives (executors.environment.passed_environment);
     # held for the job only, never recorded
     env: dict[str, str] = field(default_factory=dict, repr=False)
+    # the names it declares (``[module] env``): a Dask worker passes its own values of them
+    env_names: tuple[str, ...] = ()
+    # what one execution needs: cpus, memory (bytes), GPU (registry.manifest.parse_resources)
+    resources: dict[str, float] = field(default_factory=dict)
     log_path: Path | None = None
 
 
@@ -92,10 +97,19 @@ class Executor(ABC):
     """Runs step jobs; ``run`` is called from several threads at once."""
 
     jobs: int = 1
+    # False: jobs run elsewhere, with their own source cache and environments (Dask)
+    on_this_machine: bool = True
 
     @abstractmethod
     def run(self, job: StepJob, context: JobContext) -> JobResult:
         """Run one job to the end (or its timeout) and return its result."""
+
+    def slots(self, resources: dict[str, float], jobs: int) -> int:
+        """How many of the run's ``jobs`` slots a step needing ``resources`` holds while it
+        runs: its ``cpus`` (rounded up; all of them for a step that needs more, so it runs
+        alone rather than never). An executor whose cluster places work by its own resources
+        says 1."""
+        return min(jobs, max(1, math.ceil(resources.get("cpus", 1))))
 
     def cancel(self) -> None:  # noqa: B027 - optional for executors with nothing to stop
         """Stop every running job (Ctrl-C; the run has set its context's ``cancelled``)."""

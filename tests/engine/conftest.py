@@ -23,7 +23,7 @@ def engine_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 @pytest.fixture
 def env(engine_server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> EngineEnv:
-    for name in ("MODREG_URL", "MODREG_TOKEN", "MODREG_STORE"):
+    for name in ("MODREG_URL", "MODREG_TOKEN", "MODREG_STORE", "MODREG_EXECUTOR"):
         monkeypatch.delenv(name, raising=False)
     team, tokens = make_team(engine_server)
     return EngineEnv(engine_server, team, tokens, tmp_path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import pickle
 import sys
 import threading
 import time
@@ -10,6 +11,7 @@ from pathlib import Path
 
 from registry_data import tar_gz
 
+from modreg.engine.errors import CorruptBlobError, MissingBlobError
 from modreg.engine.executors.base import JobContext, StepJob
 from modreg.engine.executors.local import LocalExecutor
 from modreg.engine.sources import SourceCache
@@ -52,3 +54,11 @@ def test_a_cancelled_run_does_not_cancel_the_next(tmp_path: Path) -> None:
     again = executor.run(_job(tmp_path, 0), _context(tmp_path / "second"))
     assert again.ok, again.error
     assert set(again.outputs) == {"out"}
+
+
+def test_blob_errors_cross_a_pickle_whole() -> None:
+    """A Dask task's exception comes back pickled: the engine must see which blob is gone."""
+    for error in (MissingBlobError("ab" * 32, "gone"), CorruptBlobError("cd" * 32, "bad")):
+        again = pickle.loads(pickle.dumps(error))
+        assert type(again) is type(error)
+        assert (again.digest, str(again)) == (error.digest, str(error))

@@ -202,7 +202,7 @@ def test_a_cycle_is_reported_with_its_steps(folder: Path) -> None:
             "name: x\nsteps:\n  a:\n    uses: vision/prep\n    colour: red\n",
             [
                 "pipeline.yaml:5: step 'a': colour: unknown key 'colour' (allowed: uses, inputs, "
-                "params, timeout, retries)"
+                "params, timeout, retries, resources)"
             ],
         ),
         (
@@ -224,6 +224,10 @@ def test_a_cycle_is_reported_with_its_steps(folder: Path) -> None:
         (
             "name: x\nsteps:\n  a: {uses: vision/prep, retries: 1.5}\n",
             ["pipeline.yaml:3: step 'a': retries: expected a whole number >= 0, got 1.5"],
+        ),
+        (
+            "name: x\nsteps:\n  a: {uses: vision/prep, resources: {GPU: 0.5}}\n",
+            ["pipeline.yaml:3: step 'a': resources: GPU: expected a whole number, got 0.5"],
         ),
         (
             "name: x\nsteps:\n  a: {uses: vision/prep}\nvariants:\n  b.uses: [x]\n",

@@ -112,6 +112,22 @@ def test_good_manifest() -> None:
         ),
         (
             "timeout = 60",
+            'timeout = 60\nresources = {cpus = 2, memory = "lots"}',
+            'modreg.toml: [module] resources: memory: expected a size such as "8GiB" or '
+            "\"512MB\", got 'lots'",
+        ),
+        (
+            "timeout = 60",
+            "timeout = 60\nresources = {gpus = 1}",
+            "modreg.toml: [module] resources: unknown key 'gpus' (allowed: cpus, memory, GPU)",
+        ),
+        (
+            "timeout = 60",
+            "timeout = 60\nresources = {cpus = 0}",
+            "modreg.toml: [module] resources: cpus: expected a positive number, got 0",
+        ),
+        (
+            "timeout = 60",
             'timeout = 60\nenv = "HF_TOKEN"',
             "modreg.toml: [module] env: expected a list of variable names, got 'HF_TOKEN'",
         ),
@@ -202,6 +218,16 @@ def test_declared_variables_are_kept_by_name() -> None:
     assert parse_manifest(GOOD).env == []
 
 
+def test_resources_are_kept_as_numbers_memory_in_bytes() -> None:
+    text = 'resources = {cpus = 4, memory = "8GiB", GPU = 1}'
+    manifest = parse_manifest(GOOD.replace("timeout = 60", text))
+    assert manifest.resources == {"cpus": 4, "memory": 8 * 1024**3, "GPU": 1}
+    assert parse_manifest(
+        GOOD.replace("timeout = 60", 'resources = {memory = "512MB"}')
+    ).resources == {"memory": 512e6}
+    assert parse_manifest(GOOD).resources == {}
+
+
 def test_at_most_32_declared_variables() -> None:
     names = ", ".join(f'"V{i}"' for i in range(33))
     with pytest.raises(ManifestError, match=r"^modreg.toml: \[module\] env: at most 32 names"):
@@ -231,7 +257,7 @@ def test_every_problem_of_a_manifest_is_reported_at_once() -> None:
     well — a broken entry (inputs.raw) still counts as declared for the placeholders."""
     lines = [
         "modreg.toml: [module]: unknown key 'colour' (allowed: allow_reuse, command, "
-        "description, env, name, retries, timeout, version)",
+        "description, env, name, resources, retries, timeout, version)",
         "modreg.toml: [module] timeout: expected a number of seconds, got 'soon'",
         "modreg.toml: [inputs.raw] type: expected 'file' or 'dir', got 'folder'",
         "modreg.toml: [module]: invalid version '1.2': expected strict semver such as 1.2.0 "
