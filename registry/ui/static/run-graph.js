@@ -4,7 +4,9 @@
   const box = document.getElementById("graph");
   const data = JSON.parse(document.getElementById("graph-data").textContent);
   const SVG = "http://www.w3.org/2000/svg";
-  const NODE_W = 170, NODE_H = 46;
+  const NODE_H = 46;
+  // wide enough for the longer of its two lines (12-13px text: ~7.4px a character)
+  const widthOf = (n) => Math.max(120, Math.min(320, 7.4 * Math.max(...n.label.split("\n").map((l) => l.length)) + 24));
 
   function el(name, attrs, parent) {
     const node = document.createElementNS(SVG, name);
@@ -17,7 +19,7 @@
     const g = new dagre.graphlib.Graph();
     g.setGraph({ rankdir: data.nodes.length > 12 ? "TB" : "LR", nodesep: 18, ranksep: 40, marginx: 8, marginy: 8 });
     g.setDefaultEdgeLabel(() => ({}));
-    data.nodes.forEach((n) => g.setNode(n.id, { width: NODE_W, height: NODE_H }));
+    data.nodes.forEach((n) => g.setNode(n.id, { width: widthOf(n), height: NODE_H }));
     data.edges.forEach(([a, b]) => g.setEdge(a, b));
     dagre.layout(g);
     return g;
@@ -47,10 +49,10 @@
     data.nodes.forEach((n) => {
       const pos = g.node(n.id);
       const group = el("g", {
-        class: `node s-${n.status}`, transform: `translate(${pos.x - NODE_W / 2},${pos.y - NODE_H / 2})`,
+        class: `node s-${n.status}`, transform: `translate(${pos.x - pos.width / 2},${pos.y - NODE_H / 2})`,
         tabindex: 0, role: "button", "data-step": n.id, "aria-label": `${n.id}: ${n.status}`,
       }, svg);
-      el("rect", { width: NODE_W, height: NODE_H, rx: 6 }, group);
+      el("rect", { width: pos.width, height: NODE_H, rx: 6 }, group);
       const [name, module] = n.label.split("\n");
       el("text", { x: 10, y: 19, class: "name" }, group).textContent = name;
       el("text", { x: 10, y: 36, class: "module" }, group).textContent = module || n.status;

@@ -19,7 +19,11 @@
     const width = Math.max(320, Math.min(box.clientWidth || 900, 1100));
     const options = {
       width, height: 300,
-      scales: { x: { time: false, range: [-0.6, xs.length - 0.4] } },
+      scales: {
+        x: { time: false, range: [-0.6, xs.length - 0.4] },
+        // bars start at zero, so their heights compare
+        y: { range: (u, min, max) => [Math.min(0, min), max > 0 ? max * 1.1 : 1] },
+      },
       legend: { show: true },
       axes: [
         { values: (u, splits) => splits.map((i) => (Number.isInteger(i) ? labels[i] ?? "" : "")),
