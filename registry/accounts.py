@@ -121,8 +121,9 @@ def token_labels(session: Session, token_ids: Iterable[int]) -> dict[int, str]:
     ("vision: CI on main"), or "admin"; tokens are the only identities a registry has."""
     stmt = select(Token, Team.name).join(Team, isouter=True)
     stmt = stmt.where(col(Token.id).in_(sorted(set(token_ids))))
-    labels = {}
+    labels: dict[int, str] = {}
     for token, team in session.exec(stmt):
+        assert token.id is not None  # a stored row
         owner = "admin" if token.admin else team or "?"
         labels[token.id] = f"{owner}: {token.description}" if token.description else owner
     return labels

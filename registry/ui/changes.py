@@ -77,8 +77,6 @@ def changes_since(previous: VersionPublic | None, version: VersionPublic) -> Cha
         return Changes(previous=None)
     return Changes(
         previous=previous.version,
-        interface=_compare(
-            _ports(previous.manifest.interface), _ports(version.manifest.interface)
-        ),
+        interface=_compare(_ports(previous.manifest.interface), _ports(version.manifest.interface)),
         environment=_compare(_packages(previous.environment), _packages(version.environment)),
     )

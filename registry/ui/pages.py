@@ -86,8 +86,9 @@ def _readme(store: BlobStore, sha256: str) -> str | None:
     archive never changes."""
     try:
         with store.open_verified(sha256) as path:
-            found = read_archive_files(path, README_NAMES, f"archive {sha256[:12]}",
-                                       README_MAX_BYTES)  # fmt: skip
+            found = read_archive_files(
+                path, README_NAMES, f"archive {sha256[:12]}", README_MAX_BYTES
+            )
     except RegistryError:  # damaged, or a README too big to show: the page goes on without
         return None
     data = next((found[name] for name in README_NAMES if found[name] is not None), None)
@@ -201,12 +202,22 @@ def runs_page(
 ) -> Response:
     reach = auth.read_runs(identity)
     page = max(page, 1)
-    filters = {"pipeline": _optional(pipeline), "status": _optional(status), "team": _optional(team)}
+    filters = {
+        "pipeline": _optional(pipeline),
+        "status": _optional(status),
+        "team": _optional(team),
+    }
     found = runs.list_runs(
-        session, reach, None, filters["pipeline"], RUNS_PAGE + 1,
-        _timeout(settings_of(request)), status=_status(filters["status"]),
-        team=filters["team"], offset=(page - 1) * RUNS_PAGE,
-    )  # fmt: skip
+        session,
+        reach,
+        None,
+        filters["pipeline"],
+        RUNS_PAGE + 1,
+        _timeout(settings_of(request)),
+        status=_status(filters["status"]),
+        team=filters["team"],
+        offset=(page - 1) * RUNS_PAGE,
+    )
     context = {
         "runs": found[:RUNS_PAGE],
         "filters": filters,
@@ -317,8 +328,14 @@ def sweep_page(
         session, reach, sweep_id, None, SWEEP_RUNS_MAX, _timeout(settings_of(request))
     )
     table = sweep_table(list(reversed(found)), sort, order != "asc")  # in the sweep's order
-    chosen = metric if metric in table.metric_columns else (
-        table.sort if table.sort in table.metric_columns else next(iter(table.metric_columns), "")
-    )  # fmt: skip
+    chosen = (
+        metric
+        if metric in table.metric_columns
+        else (
+            table.sort
+            if table.sort in table.metric_columns
+            else next(iter(table.metric_columns), "")
+        )
+    )
     context = {"sweep": sweep, "table": table, "metric": chosen}
     return render(request, "sweep.html", context, identity)

@@ -106,12 +106,12 @@ def render(
 def error_page(request: Request, exc: RegistryError) -> Response:
     """The page for an error: the sign-in form for a 401, else the status and its one line."""
     if isinstance(exc, AuthenticationError):
-        context = {"message": exc.detail, "next": request.url.path}
-        response = render(request, "signin.html", context, status=401)
+        form = {"message": exc.detail, "next": request.url.path}
+        response = render(request, "signin.html", form, status=401)
         if request.cookies.get(TOKEN_COOKIE):  # a revoked or expired token: forget it
             response.delete_cookie(TOKEN_COOKIE, path="/")
         return response
-    context = {"status": exc.status, "title": exc.title, "detail": exc.detail}
+    context: dict[str, Any] = {"status": exc.status, "title": exc.title, "detail": exc.detail}
     return render(request, "error.html", context, status=exc.status)
 
 
@@ -126,7 +126,7 @@ def wants_page(request: Request, api_prefix: str) -> bool:
 def http_error_page(request: Request, status: int, title: str) -> Response:
     """The error page for a URL no route serves (404) or a method it does not take (405)."""
     detail = f"There is no page at {request.url.path}." if status == 404 else title
-    context = {"status": status, "title": title, "detail": detail}
+    context: dict[str, Any] = {"status": status, "title": title, "detail": detail}
     return render(request, "error.html", context, status=status)
 
 

@@ -7,7 +7,7 @@ so each is tested and timed without a browser.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,7 +114,7 @@ def _metrics(run: RunPublic) -> dict[str, Any]:
     }
 
 
-def _sort_key(column: str) -> Any:
+def _sort_key(column: str) -> Callable[[dict[str, Any]], tuple[int, float, str]]:
     """Numbers by value, then text (a column may mix both; missing values are set apart)."""
 
     def key(row: dict[str, Any]) -> tuple[int, float, str]:
@@ -134,17 +134,21 @@ def sweep_table(runs: list[RunPublic], sort: str | None, descending: bool) -> Sw
     for run in runs:
         row: dict[str, Any] = {"run": run.id, "status": run.status.value, **run.variant}
         rows.append({**row, **_metrics(run)})
-    metric_columns = sorted({key for row in rows for key in row} - {"run", "status"}
-                            - set(variant_columns))  # fmt: skip
+    metric_columns = sorted(
+        {key for row in rows for key in row} - {"run", "status"} - set(variant_columns)
+    )
     columns = ["run", "status", *variant_columns, *metric_columns]
-    if sort in columns:
-        missing = [row for row in rows if row.get(sort) is None]
-        present = sorted((row for row in rows if row.get(sort) is not None),
-                         key=_sort_key(sort), reverse=descending)  # fmt: skip
-        rows = present + missing
-    else:
-        sort = None
-    return SweepTable(columns, variant_columns, metric_columns, rows, sort or "", descending)
+    chosen = sort if sort is not None and sort in columns else ""
+    if chosen:
+        rows = _sorted(rows, chosen, descending)
+    return SweepTable(columns, variant_columns, metric_columns, rows, chosen, descending)
+
+
+def _sorted(rows: list[dict[str, Any]], column: str, descending: bool) -> list[dict[str, Any]]:
+    """``rows`` by ``column``, the rows without a value in it last either way."""
+    missing = [row for row in rows if row.get(column) is None]
+    present = [row for row in rows if row.get(column) is not None]
+    return sorted(present, key=_sort_key(column), reverse=descending) + missing
 
 
 def tail(text: str, lines: int) -> tuple[str, bool]:

@@ -26,9 +26,13 @@ from registry_servers import start_server, stop_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run",
-]  # fmt: skip
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 
 STEP = """\
 import json, os, sys
@@ -87,16 +91,24 @@ class Site:
 def _publish_modules(env: EngineEnv) -> None:
     remote = "https://github.com/example/prep.git"
     step = {"files": {"main.py": STEP.format(body=PREP)}, "inputs": {"raw": "file"}}
-    env.module("prep", "1.0.0", params={"size": {"type": "int", "default": 8}},
-               remote=remote, **step)  # fmt: skip
+    env.module(
+        "prep", "1.0.0", params={"size": {"type": "int", "default": 8}}, remote=remote, **step
+    )
     params = {"size": {"type": "int", "default": 8}, "scale": {"type": "float", "default": 1.0}}
     env.module("prep", "1.1.0", params=params, **step)
     env.module("prep", "1.2.0", params=params, **step)
     files = {"main.py": STEP.format(body=TRAIN), "README.md": README}
-    env.module("train", "1.0.0", files=files, inputs={"data": "file"},
-               outputs={"model": "file"}, params={"lr": {"type": "float", "default": 0.1}})  # fmt: skip
-    env.module("report", "1.0.0", files={"main.py": STEP.format(body=REPORT)},
-               inputs={"model": "file"})  # fmt: skip
+    env.module(
+        "train",
+        "1.0.0",
+        files=files,
+        inputs={"data": "file"},
+        outputs={"model": "file"},
+        params={"lr": {"type": "float", "default": 0.1}},
+    )
+    env.module(
+        "report", "1.0.0", files={"main.py": STEP.format(body=REPORT)}, inputs={"model": "file"}
+    )
     with env.client() as client:
         client.yank(f"{env.team}/prep", "1.2.0", "normalises twice; use 1.1.0")
 
@@ -145,11 +157,16 @@ def private_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateSi
         env = EngineEnv(server, alpha, alpha_tokens, tmp_path_factory.mktemp("ui-private-work"))
         env.module("secret-prep", "1.0.0")
         headers = {"Authorization": f"Bearer {alpha_tokens['alice']}"}
-        answer = httpx.post(f"{handle.url}/api/v1/runs", headers=headers,
-                            json={"pipeline": "alpha-only"}, timeout=30)  # fmt: skip
+        answer = httpx.post(
+            f"{handle.url}/api/v1/runs",
+            headers=headers,
+            json={"pipeline": "alpha-only"},
+            timeout=30,
+        )
         answer.raise_for_status()
-        yield PrivateSite(handle.url, alpha, alpha_tokens["reader"], beta_tokens["reader"],
-                          answer.json()["id"])  # fmt: skip
+        yield PrivateSite(
+            handle.url, alpha, alpha_tokens["reader"], beta_tokens["reader"], answer.json()["id"]
+        )
     finally:
         stop_server(handle.process)
 

@@ -28,12 +28,14 @@ TWINS = {
     "/sweeps/{sweep}": "/api/v1/sweeps/{sweep}",
 }
 ROUTES = {  # the route of each page above
-    "GET /": "/", "GET /modules/{team}/{name}": "/modules/vision/prep",
+    "GET /": "/",
+    "GET /modules/{team}/{name}": "/modules/vision/prep",
     "GET /modules/{team}/{name}/{version}": "/modules/vision/prep/1.0.0",
-    "GET /runs": "/runs", "GET /runs/{run_id}": "/runs/{run}",
+    "GET /runs": "/runs",
+    "GET /runs/{run_id}": "/runs/{run}",
     "GET /runs/{run_id}/steps/{step}/log": "/runs/{run}/steps/s/log",
     "GET /sweeps/{sweep_id}": "/sweeps/{sweep}",
-}  # fmt: skip
+}
 FORMS = {"GET /signin", "POST /signin", "POST /signout"}  # tests/ui/test_private.py
 
 
@@ -55,13 +57,19 @@ def world(request: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wo
         auth = api.as_(api.run)
         sweep = api.client.post("/api/v1/sweeps", json={"pipeline": "p"}, headers=auth).json()
         run = api.client.post("/api/v1/runs", json={"pipeline": "p"}, headers=auth).json()
-        step = api.client.put(f"/api/v1/runs/{run['id']}/steps/s",
-                              json={**STEP, "log_digest": log}, headers=auth)  # fmt: skip
+        step = api.client.put(
+            f"/api/v1/runs/{run['id']}/steps/s", json={**STEP, "log_digest": log}, headers=auth
+        )
         assert step.status_code == 204, step.text
         callers = {
-            "anonymous": None, "read": api.read, "run": api.run, "publish": api.publish,
-            "other team": api.other, "admin": api.admin, "unknown token": "mr_" + "x" * 43,
-        }  # fmt: skip
+            "anonymous": None,
+            "read": api.read,
+            "run": api.run,
+            "publish": api.publish,
+            "other team": api.other,
+            "admin": api.admin,
+            "unknown token": "mr_" + "x" * 43,
+        }
         yield World(api, {"run": run["id"], "sweep": sweep["id"], "log": log}, callers)
 
 

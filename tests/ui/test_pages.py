@@ -9,8 +9,12 @@ import httpx
 from conftest import Shots, Site
 
 FAILED_RED = "rgb(220, 38, 38)"  # ui.css --failed
-STROKES = {"executed": "rgb(22, 163, 74)", "reused": "rgb(37, 99, 235)",
-           "failed": FAILED_RED, "skipped": "rgb(156, 163, 175)"}  # fmt: skip
+STROKES = {
+    "executed": "rgb(22, 163, 74)",
+    "reused": "rgb(37, 99, 235)",
+    "failed": FAILED_RED,
+    "skipped": "rgb(156, 163, 175)",
+}
 
 
 def test_search_finds_a_module(ui_site: Site, page: Any, snap: Shots) -> None:
@@ -39,7 +43,9 @@ def test_module_page_shows_versions_interface_and_the_yanked_one(
     assert any("size" in row and "int" in row and "8" in row for row in params)
     assert any("scale" in row and "float" in row for row in params)
     assert page.input_value("#uses-line") == f"uses: {ui_site.team}/prep@^1.1.0"
-    commit = page.locator("#versions li.v-active a[href^='https://github.com/example/prep/commit/']")
+    commit = page.locator(
+        "#versions li.v-active a[href^='https://github.com/example/prep/commit/']"
+    )
     assert commit.count() == 2
     assert page.locator(".facts dd").last.inner_text() == ui_site.team  # the token's team
     snap(page, "module")
@@ -141,4 +147,6 @@ def test_unknown_pages_and_runs_without_a_token(ui_site: Site, page: Any, snap: 
     answer = page.goto(f"{ui_site.url}/runs")
     assert answer.status == 401 and page.locator("#token").is_visible()
     snap(page, "runs-signed-out")
-    assert httpx.get(f"{ui_site.url}/no/such/page", headers={"accept": "text/html"}).status_code == 404
+    assert (
+        httpx.get(f"{ui_site.url}/no/such/page", headers={"accept": "text/html"}).status_code == 404
+    )

@@ -30,24 +30,38 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
     [
         ("https://github.com/acme/prep.git", f"https://github.com/acme/prep/commit/{SHA}"),
         ("git@github.com:acme/prep.git", f"https://github.com/acme/prep/commit/{SHA}"),
-        ("ssh://git@gitlab.example.com:2222/ml/prep", f"https://gitlab.example.com/ml/prep/-/commit/{SHA}"),
+        (
+            "ssh://git@gitlab.example.com:2222/ml/prep",
+            f"https://gitlab.example.com/ml/prep/-/commit/{SHA}",
+        ),
         ("https://user@codeberg.org/acme/prep/", f"https://codeberg.org/acme/prep/commit/{SHA}"),
         ("/srv/git/prep.git", None),
         ("file:///srv/git/prep.git", None),
         (None, None),
     ],
-)  # fmt: skip
+)
 def test_commit_url(remote: str | None, expected: str | None) -> None:
     assert commit_url(remote, SHA) == expected
 
 
 def _version(number: str, interface: Interface, packages: dict[str, str] | None = None) -> Any:
     manifest = Manifest(name="t/m", version=number, command=["x"], interface=interface)
-    environment = EnvironmentPublic(sha256="1" * 64, python="3.11", packages=packages) if packages else None
+    environment = (
+        EnvironmentPublic(sha256="1" * 64, python="3.11", packages=packages) if packages else None
+    )
     return VersionPublic(
-        module="t/m", version=number, status="active", commit=SHA, tree_sha=SHA, path="",
-        sha256="0" * 64, size=1, manifest=manifest, published_at=NOW, environment=environment,
-    )  # fmt: skip
+        module="t/m",
+        version=number,
+        status="active",
+        commit=SHA,
+        tree_sha=SHA,
+        path="",
+        sha256="0" * 64,
+        size=1,
+        manifest=manifest,
+        published_at=NOW,
+        environment=environment,
+    )
 
 
 @pytest.mark.parametrize(
@@ -78,36 +92,58 @@ def test_changes_since_lists_interface_and_environment_changes() -> None:
         Change("params.old", "int, default 1", None),
     ]
     assert [(c.what, c.kind) for c in changes.environment] == [
-        ("numpy", "changed"), ("scipy", "added")
+        ("numpy", "changed"),
+        ("scipy", "added"),
     ]
     assert changes_since(None, _version("1.0.0", before)).previous is None
 
 
 def _run(run_id: str, variant: dict[str, Any], steps: dict[str, dict[str, Any]]) -> RunPublic:
-    spec = {"steps": {"prep": {"uses": "t/prep"},
-                      "train": {"uses": "t/train", "inputs": {"data": "prep.outputs.out"}},
-                      "report": {"uses": "t/r", "inputs": {"model": "train.outputs.model"}}}}
-    records = {name: StepRunRecord(module=f"t/{name}", version="1.0.0", **body)
-               for name, body in steps.items()}  # fmt: skip
-    return RunPublic(id=run_id, team="t", pipeline="p", variant=variant, status="succeeded",
-                     spec=spec, created_at=NOW, steps=records)  # fmt: skip
+    spec = {
+        "steps": {
+            "prep": {"uses": "t/prep"},
+            "train": {"uses": "t/train", "inputs": {"data": "prep.outputs.out"}},
+            "report": {"uses": "t/r", "inputs": {"model": "train.outputs.model"}},
+        }
+    }
+    records = {
+        name: StepRunRecord(module=f"t/{name}", version="1.0.0", **body)
+        for name, body in steps.items()
+    }
+    return RunPublic(
+        id=run_id,
+        team="t",
+        pipeline="p",
+        variant=variant,
+        status="succeeded",
+        spec=spec,
+        created_at=NOW,
+        steps=records,
+    )
 
 
 def test_run_graph_has_a_node_per_step_and_an_edge_per_output_read() -> None:
     run = _run("r-1", {}, {"prep": {"status": "reused"}, "train": {"status": "failed"}})
     graph = run_graph(run)
     assert [(n.id, n.status) for n in graph.nodes] == [
-        ("prep", "reused"), ("train", "failed"), ("report", "pending")
+        ("prep", "reused"),
+        ("train", "failed"),
+        ("report", "pending"),
     ]
     assert graph.edges == [("prep", "train"), ("train", "report")]
 
 
 def test_sweep_table_sorts_by_any_column_missing_values_last() -> None:
+    def trained(run_id: str, lr: float, metrics: dict[str, Any] | None) -> RunPublic:
+        status = "executed" if metrics is not None else "failed"
+        step = {"train": {"status": status, "metrics": metrics or {}}}
+        return _run(run_id, {"train.params.lr": lr}, step)
+
     runs = [
-        _run("r-1", {"train.params.lr": 0.1}, {"train": {"status": "executed", "metrics": {"acc": 0.8}}}),
-        _run("r-2", {"train.params.lr": 0.9}, {"train": {"status": "failed"}}),
-        _run("r-3", {"train.params.lr": 0.3}, {"train": {"status": "executed", "metrics": {"acc": 1}}}),
-    ]  # fmt: skip
+        trained("r-1", 0.1, {"acc": 0.8}),
+        trained("r-2", 0.9, None),
+        trained("r-3", 0.3, {"acc": 1}),
+    ]
     table = sweep_table(runs, "train.acc", descending=True)
     assert table.columns == ["run", "status", "train.params.lr", "train.acc"]
     assert [row["run"] for row in table.rows] == ["r-3", "r-1", "r-2"]

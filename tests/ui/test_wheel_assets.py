@@ -22,21 +22,40 @@ from registry_servers import start_server, stop_server
 
 REPO = Path(__file__).resolve().parents[2]
 ASSET = "vendor/uplot/uPlot.iife.min.js"
+PURELIB = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
 
 
 def _install_wheel(tmp_path: Path) -> Path:
     """A fresh venv with modreg installed from a wheel built here; returns its python."""
     wheels = tmp_path / "wheels"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", wheels, REPO],
-                   check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", wheels, REPO],
+        check=True,
+        capture_output=True,
+    )
     (wheel,) = wheels.glob("modreg-*.whl")
     target = tmp_path / "venv"
     venv.create(target, with_pip=False)
     python = target / "bin" / "python"
-    subprocess.run([sys.executable, "-m", "pip", "--python", python, "install", "-q",
-                    "--no-deps", "--no-index", wheel], check=True, capture_output=True)  # fmt: skip
-    purelib = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                             check=True, capture_output=True, text=True).stdout.strip()  # fmt: skip
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            python,
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-index",
+            wheel,
+        ],
+        check=True,
+        capture_output=True,
+    )
+    purelib = subprocess.run(
+        [python, "-c", PURELIB], check=True, capture_output=True, text=True
+    ).stdout.strip()
     Path(purelib, "modreg-test-deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     return python
 
@@ -44,8 +63,12 @@ def _install_wheel(tmp_path: Path) -> Path:
 @pytest.mark.slow
 def test_an_installed_wheel_serves_the_pages_and_assets(tmp_path: Path) -> None:
     python = _install_wheel(tmp_path)
-    where = subprocess.run([python, "-c", "import modreg.registry.ui as ui; print(ui.__file__)"],
-                           check=True, capture_output=True, text=True).stdout  # fmt: skip
+    where = subprocess.run(
+        [python, "-c", "import modreg.registry.ui as ui; print(ui.__file__)"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     assert where.startswith(str(tmp_path / "venv")), where
     handle = start_server(tmp_path / "data", python=str(python))
     try:
