@@ -106,9 +106,11 @@ def render(
 def error_page(request: Request, exc: RegistryError) -> Response:
     """The page for an error: the sign-in form for a 401, else the status and its one line."""
     if isinstance(exc, AuthenticationError):
-        form = {"message": exc.detail, "next": request.url.path}
+        stale = bool(request.cookies.get(TOKEN_COOKIE))  # revoked or expired since sign-in
+        message = exc.detail if stale else "This page needs a token: sign in with your team's."
+        form = {"message": message, "next": request.url.path}
         response = render(request, "signin.html", form, status=401)
-        if request.cookies.get(TOKEN_COOKIE):  # a revoked or expired token: forget it
+        if stale:
             response.delete_cookie(TOKEN_COOKIE, path="/")
         return response
     context: dict[str, Any] = {"status": exc.status, "title": exc.title, "detail": exc.detail}

@@ -55,11 +55,16 @@ def signin_form(request: Request, identity: PageIdentityDep, next: str = "/") ->
 async def signin(request: Request, session: SessionDep) -> Response:
     form = await _form(request)
     check_csrf(request, form.get("csrf"))
-    secret = form.get("token", "").strip()
-    if not secret:
-        raise AuthenticationError("paste a token: `modreg token create` makes one")
-    await run_in_threadpool(auth.identify, session, secret)  # refuses a bad token
-    response = RedirectResponse(_local(form.get("next")), status_code=303)
+    secret, next_path = form.get("token", "").strip(), _local(form.get("next"))
+    try:
+        if not secret:
+            raise AuthenticationError("paste a token: `modreg token create` makes one")
+        await run_in_threadpool(auth.identify, session, secret)
+    except AuthenticationError as exc:  # the form again, saying what was wrong with the token
+        return render(
+            request, "signin.html", {"message": exc.detail, "next": next_path}, status=401
+        )
+    response = RedirectResponse(next_path, status_code=303)
     set_cookie(request, response, TOKEN_COOKIE, secret)
     return response
 
