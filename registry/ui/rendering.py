@@ -9,8 +9,9 @@ SameSite=Strict) if there is none and puts the same value in its forms; the sign
 sign-out posts must carry it back (``check_csrf``). SameSite=Strict already keeps other sites'
 posts from carrying the cookies; the token also refuses a post made without a page of ours.
 
-Errors: ``PageRoute`` answers a ``RegistryError`` raised by a page with the error page at the
-error's status (a 401 is the sign-in form), instead of the API's problem+json body.
+Errors: ``PageRoute`` answers a ``RegistryError`` raised by a page (or a query value of the
+wrong type) with the error page at the error's status (a 401 is the sign-in form), instead of
+the API's problem+json body.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
@@ -27,7 +29,12 @@ from starlette.concurrency import run_in_threadpool
 from modreg.registry import auth
 from modreg.registry.api.deps import SessionDep
 from modreg.registry.auth import Identity
-from modreg.registry.errors import AuthenticationError, PermissionDeniedError, RegistryError
+from modreg.registry.errors import (
+    AuthenticationError,
+    InvalidInputError,
+    PermissionDeniedError,
+    RegistryError,
+)
 from modreg.registry.settings import Settings
 
 TOKEN_COOKIE = "modreg_token"
@@ -143,5 +150,8 @@ class PageRoute(APIRoute):
                 return await handler(request)
             except RegistryError as exc:
                 return error_page(request, exc)
+            except RequestValidationError as exc:  # ?page=abc: the 422 as a page too
+                where = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors())
+                return error_page(request, InvalidInputError(f"not a valid value: {where}"))
 
         return page

@@ -107,3 +107,17 @@ def test_the_api_never_takes_the_cookie(world: World) -> None:
     cookie = {"Cookie": f"modreg_token={world.api.admin}"}
     answer = world.api.client.get(f"/api/v1/runs/{world.names['run']}", headers=cookie)
     assert answer.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("query", "line"),
+    [
+        ("page=abc", "not a valid value: query.page"),
+        ("status=bogus", "is not one of pending, running"),
+    ],
+)
+def test_a_bad_filter_is_a_422_page(world: World, query: str, line: str) -> None:
+    cookie = {"Cookie": f"modreg_token={world.api.read}"}
+    answer = world.api.client.get(f"/runs?{query}", headers=cookie)
+    assert answer.status_code == 422 and answer.headers["content-type"].startswith("text/html")
+    assert line in answer.text
