@@ -12,9 +12,9 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 from sqlmodel import Session
 
@@ -23,7 +23,12 @@ from modreg.registry.api.deps import SessionDep, StoreDep
 from modreg.registry.archive_manifest import read_archive_files
 from modreg.registry.auth import Identity
 from modreg.registry.blobs import BlobStore
-from modreg.registry.errors import InvalidInputError, RegistryError, UnknownBlobError
+from modreg.registry.errors import (
+    InvalidInputError,
+    RegistryError,
+    UnknownBlobError,
+    UnknownVersionError,
+)
 from modreg.registry.schemas import RunPublic, RunStatus, VersionPublic
 from modreg.registry.settings import Settings
 from modreg.registry.ui.changes import changes_since
@@ -33,6 +38,7 @@ from modreg.registry.ui.views import commit_url, run_graph, sweep_table, tail, u
 router = APIRouter(route_class=PageRoute)
 
 RUNS_PAGE = 50  # runs per page of /runs
+MODULES_PAGE = 60  # modules per page of / (a multiple of the 2, 3 and 4 cards a row)
 RECENT = 10  # publishes and runs on the front page
 LOG_TAIL_LINES = 40
 README_NAMES = ("README.md", "README.rst", "README.txt", "README")
@@ -62,17 +68,25 @@ def _recent_runs(session: Session, identity: Identity, settings: Settings) -> li
 
 @router.get("/")
 def index(
-    request: Request, session: SessionDep, identity: PageIdentityDep, q: str | None = None
+    request: Request,
+    session: SessionDep,
+    identity: PageIdentityDep,
+    q: str | None = None,
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
 ) -> Response:
     settings = settings_of(request)
     reach = auth.module_reach(identity, settings.private)
     text = _optional(q)
-    found = modules.search_modules(session, text, None, 100, 0, reach)
+    offset = (page - 1) * MODULES_PAGE
+    found = modules.search_modules(session, text, None, MODULES_PAGE + 1, offset, reach)
+    first = page == 1 and not text  # the recent publishes and runs: on the front page only
     context = {
         "q": text or "",
-        "modules": found,
-        "recent_versions": [] if text else modules.recent_versions(session, reach, RECENT),
-        "recent_runs": [] if text else _recent_runs(session, identity, settings),
+        "modules": found[:MODULES_PAGE],
+        "page": page,
+        "more": len(found) > MODULES_PAGE,
+        "recent_versions": modules.recent_versions(session, reach, RECENT) if first else [],
+        "recent_runs": _recent_runs(session, identity, settings) if first else [],
     }
     return render(request, "index.html", context, identity)
 
@@ -101,13 +115,15 @@ def _previous(versions: list[VersionPublic], version: VersionPublic) -> VersionP
     return versions[index - 1] if index > 0 else None
 
 
-def _selected(versions: list[VersionPublic], default: str | None, latest: str | None) -> Any:
+def _selected(
+    versions: list[VersionPublic], default: str | None, latest: str | None
+) -> tuple[VersionPublic, str]:
     """The version a module page shows: the default, else the highest stable, else the
-    highest; with the reason the page gives for it."""
+    highest (``versions`` is in semver order, and not empty); with the reason the page gives."""
     by_number = {v.version: v for v in versions}
-    if default in by_number:
+    if default is not None and default in by_number:
         return by_number[default], "the module's default version"
-    if latest in by_number:
+    if latest is not None and latest in by_number:
         return by_number[latest], "the highest stable version (no default is set)"
     return versions[-1], "the highest version (none is stable)"
 
@@ -117,6 +133,8 @@ def _module_context(
 ) -> dict[str, Any]:
     module = modules.show_module(session, team, name)
     versions = modules.list_versions(session, team, name)
+    if not versions:  # a module row is only written with its first version
+        raise UnknownVersionError(f"{team}/{name} has no published version")
     if version is None:
         shown, why = _selected(versions, module.default_version, module.latest_version)
     else:
@@ -198,10 +216,9 @@ def runs_page(
     pipeline: str | None = None,
     status: str | None = None,
     team: str | None = None,
-    page: int = 1,
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
 ) -> Response:
     reach = auth.read_runs(identity)
-    page = max(page, 1)
     filters = {
         "pipeline": _optional(pipeline),
         "status": _optional(status),
