@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from conftest import Shots, Site
+from ui_site import Shots, Site, sign_in
 
 FAILED_RED = "rgb(220, 38, 38)"  # ui.css --failed
 STROKES = {
@@ -63,9 +63,9 @@ def test_version_page_shows_what_changed(ui_site: Site, page: Any, snap: Shots) 
 
 
 def test_run_graph_colours_each_step_and_a_click_shows_its_log(
-    ui_site: Site, page: Any, snap: Shots, signed_in: Any
+    ui_site: Site, page: Any, snap: Shots
 ) -> None:
-    signed_in(page, ui_site.url, ui_site.env.tokens["reader"])
+    sign_in(page, ui_site.url, ui_site.env.tokens["reader"])
     run = ui_site.run_with(0.9)
     page.goto(f"{ui_site.url}/runs/{run['run']}")
     nodes = page.locator("#graph .node")
@@ -95,9 +95,9 @@ def test_run_graph_colours_each_step_and_a_click_shows_its_log(
 
 
 def test_sweep_page_sorts_by_a_metric_and_draws_the_chart(
-    ui_site: Site, page: Any, snap: Shots, signed_in: Any
+    ui_site: Site, page: Any, snap: Shots
 ) -> None:
-    signed_in(page, ui_site.url, ui_site.env.tokens["reader"])
+    sign_in(page, ui_site.url, ui_site.env.tokens["reader"])
     page.goto(f"{ui_site.url}/sweeps/{ui_site.sweep['sweep']}")
     assert page.locator("#comparison tbody tr").count() == 3
     page.click("#comparison th >> text=train.accuracy")
@@ -116,8 +116,8 @@ def test_sweep_page_sorts_by_a_metric_and_draws_the_chart(
     snap(page, "sweep")
 
 
-def test_runs_page_filters_by_status(ui_site: Site, page: Any, snap: Shots, signed_in: Any) -> None:
-    signed_in(page, ui_site.url, ui_site.env.tokens["reader"])
+def test_runs_page_filters_by_status(ui_site: Site, page: Any, snap: Shots) -> None:
+    sign_in(page, ui_site.url, ui_site.env.tokens["reader"])
     page.goto(f"{ui_site.url}/runs")
     assert page.locator("#runs tbody tr").count() == 3
     page.select_option("select[name=status]", "failed")

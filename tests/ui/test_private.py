@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import PrivateSite, Shots
+from ui_site import PrivateSite, Shots, sign_in
 
 
 def test_nothing_is_shown_without_signing_in(
@@ -21,9 +21,9 @@ def test_nothing_is_shown_without_signing_in(
 
 
 def test_signing_in_shows_the_team_its_own_things(
-    private_site: PrivateSite, page: Any, snap: Shots, signed_in: Any
+    private_site: PrivateSite, page: Any, snap: Shots
 ) -> None:
-    signed_in(page, private_site.url, private_site.alpha_token)
+    sign_in(page, private_site.url, private_site.alpha_token)
     cookie = next(c for c in page.context.cookies() if c["name"] == "modreg_token")
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
     assert page.locator("#modules .title").all_inner_texts() == [
@@ -41,9 +41,9 @@ def test_signing_in_shows_the_team_its_own_things(
 
 
 def test_another_teams_token_sees_none_of_it(
-    private_site: PrivateSite, page: Any, snap: Shots, signed_in: Any
+    private_site: PrivateSite, page: Any, snap: Shots
 ) -> None:
-    signed_in(page, private_site.url, private_site.beta_token)
+    sign_in(page, private_site.url, private_site.beta_token)
     assert page.locator("#modules .title").count() == 0
     assert "secret-prep" not in page.content()
     answer = page.goto(f"{private_site.url}/modules/{private_site.alpha}/secret-prep")
