@@ -106,7 +106,7 @@ def test_sweep_page_sorts_by_a_metric_and_draws_the_chart(
     index = next(i for i, name in enumerate(column) if name.startswith("train.accuracy"))
     cells = page.locator(f"#comparison tbody tr td:nth-child({index + 1})").all_inner_texts()
     assert cells == ["1", "0.8", "–"]  # descending; the failed run has none, last
-    lr = page.locator("#comparison tbody tr td:nth-child(3)").all_inner_texts()
+    lr = page.locator("#comparison tbody tr td:nth-child(4)").all_inner_texts()  # #, run, status
     assert lr == ["0.3", "0.1", "0.9"]
     canvas = page.locator("#chart canvas")
     assert canvas.count() == 1 and canvas.bounding_box()["width"] > 300

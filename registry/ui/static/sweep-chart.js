@@ -11,11 +11,14 @@
     const parts = data.variants.map((k) => `${k.split(".").pop()}=${row[k]}`);
     return parts.length ? parts.join(" ") : row.run;
   }
+  // the variant under each bar when that fits; else the row's # in the table below
+  const full = data.rows.map(label);
+  const short = Math.max(0, ...full.map((l) => l.length)) <= 16 && full.length <= 12;
 
   function draw(metric) {
     const xs = data.rows.map((_, i) => i);
     const ys = data.rows.map((row) => (typeof row[metric] === "number" ? row[metric] : null));
-    const labels = data.rows.map(label);
+    const labels = short ? full : data.rows.map((_, i) => `#${i + 1}`);
     const width = Math.max(320, Math.min(box.clientWidth || 900, 1100));
     const options = {
       width, height: 300,
@@ -27,11 +30,11 @@
       legend: { show: true },
       axes: [
         { values: (u, splits) => splits.map((i) => (Number.isInteger(i) ? labels[i] ?? "" : "")),
-          space: 28, rotate: -30, size: 80, incrs: [1] },
+          space: 28, rotate: short ? -30 : 0, size: short ? 80 : 40, incrs: [1] },
         { label: metric, size: 70 },
       ],
       series: [
-        { label: "run", value: (u, i) => (i == null ? "" : `${data.rows[i].run} ${labels[i]}`) },
+        { label: "run", value: (u, i) => (i == null ? "" : `#${i + 1} ${data.rows[i].run} ${full[i]}`) },
         { label: metric, stroke: "#2563eb", fill: "rgba(37,99,235,0.35)",
           paths: uPlot.paths.bars({ size: [0.6, 48] }), points: { show: false } },
       ],
