@@ -32,6 +32,8 @@
     box.querySelectorAll(".node").forEach((n) => n.classList.toggle("selected", n.dataset.step === id));
     const panel = document.getElementById("step-" + id);
     if (panel && focusPanel) panel.focus();
+    // a log's tail: its last line in view, where a failure usually says why
+    panel?.querySelectorAll("pre.log").forEach((log) => { log.scrollTop = log.scrollHeight; });
     history.replaceState(null, "", "#step-" + encodeURIComponent(id));
   }
 
