@@ -7,7 +7,7 @@ demo:
 	python3 -m venv $(VENV) && $(VENV)/bin/pip install -q -e '.[example]' && $(VENV)/bin/python examples/digits/run_demo.py
 
 test:
-	python3 -m venv $(VENV) && $(VENV)/bin/pip install -q -e '.[test]' && $(VENV)/bin/python -m pytest
+	(command -v chromium || ! command -v apt-get || [ "$$(id -u)" != 0 ] || (apt-get update -q && apt-get install -y -q chromium chromium-driver)) && python3 -m venv $(VENV) && $(VENV)/bin/pip install -q -e '.[test]' && $(VENV)/bin/python -m pytest
 
 lint:
 	$(VENV)/bin/ruff check registry engine client tests

@@ -5,7 +5,9 @@ models, one shared archive blob), starts ``python -m modreg.registry`` on a loop
 then measures from the client side (so the figures include loopback HTTP):
 
 - bulk resolve of 50 references (mixed ranges), p50 and p99 over 200 requests;
-- ``GET`` of one version's metadata from 16 concurrent clients, requests per second.
+- ``GET`` of one version's metadata from 16 concurrent clients, requests per second;
+- the web UI's pages, p50 at the server: a module page (of 50 versions), the run page of a
+  50-step run (each step with a 200-line log) and the sweep page of an 18-run sweep.
 
 Client-side figures (``modreg --help``, ``modreg versions X``) belong to ``client_figures``.
 Run: ``.venv/bin/python benchmarks/bench_registry.py``.
@@ -45,6 +47,7 @@ from registry_servers import ServerHandle, start_server, stop_server  # noqa: E4
 MODULES, VERSIONS = 1_000, 50
 RESOLVE_REFS, RESOLVE_REQUESTS = 50, 200
 CLIENTS, GET_SECONDS = 16, 5.0
+PAGE_REQUESTS, RUN_STEPS, SWEEP_RUNS = 50, 50, 18
 RANGES = ["^{major}", "~{major}.{minor}", ">={major}.0.0, <{next}", "*", "{major}.{minor}.0", ""]
 
 
@@ -180,6 +183,84 @@ def bench_get_version(server: ServerHandle) -> list[Figure]:
     return [Figure(f"GET version, {CLIENTS} clients", rate, "req/s", 500.0, lower_is_better=False)]
 
 
+# --- the web UI's pages ----------------------------------------------------------------------
+
+
+def _put_log(http: httpx.Client, step: int) -> str:
+    data = "".join(f"step {step} line {line}: loss {1 / (line + 1):.5f}\n" for line in range(200))
+    sha = hashlib.sha256(data.encode()).hexdigest()
+    http.put(f"/blobs/{sha}", content=data.encode()).raise_for_status()
+    return sha
+
+
+def _step_record(step: str, log: str, metrics: dict[str, float]) -> dict[str, object]:
+    output = {"type": "file", "digest": log, "size": 1}
+    return {"status": "executed", "module": "bench/m0001", "version": "1.0.0", "fingerprint": step,
+            "params": {"lr": 0.1}, "outputs": {"out": output}, "metrics": metrics,
+            "log_digest": log}  # fmt: skip
+
+
+def _chain_run(http: httpx.Client) -> str:
+    """A recorded RUN_STEPS-step chain, every step with its own log."""
+    names = [f"s{i:02d}" for i in range(RUN_STEPS)]
+    spec = {"steps": {name: {"uses": "bench/m0001@^1", "inputs": {"data": f"{prev}.outputs.out"}}
+                      for prev, name in zip(["raw", *names], names, strict=False)}}  # fmt: skip
+    run = http.post("/runs", json={"pipeline": "chain", "spec": spec}).json()["id"]
+    steps = {name: _step_record(name, _put_log(http, i), {"loss": i / 100})
+             for i, name in enumerate(names)}  # fmt: skip
+    finish = {"status": "succeeded"}
+    http.put(f"/runs/{run}/steps", json={"steps": steps, "finish": finish}).raise_for_status()
+    return str(run)
+
+
+def _sweep(http: httpx.Client) -> str:
+    """A recorded SWEEP_RUNS-run sweep of a 3-step pipeline, with metrics."""
+    log = _put_log(http, 0)
+    spec = {"steps": {"prep": {"uses": "bench/m0001"}, "aug": {"uses": "bench/m0002"},
+                      "train": {"uses": "bench/m0003"}}}  # fmt: skip
+    variants = [{"prep.uses": f"bench/m000{p}", "aug.params.noise": n, "train.params.arch": a}
+                for p in (1, 2, 3) for n in (0, 1) for a in (1, 2, 3)]  # fmt: skip
+    runs = [{"pipeline": "sweep", "variant": v, "spec": spec} for v in variants]
+    sweep = http.post("/sweeps", json={"pipeline": "sweep", "runs": runs}).json()
+    for index, run in enumerate(sweep["run_ids"]):
+        steps = {step: _step_record(step, log, {"accuracy": 0.8 + index / 100, "loss": 0.1})
+                 for step in ("prep", "aug", "train")}  # fmt: skip
+        body = {"steps": steps, "finish": {"status": "succeeded"}}
+        http.put(f"/runs/{run}/steps", json=body).raise_for_status()
+    return str(sweep["id"])
+
+
+def _page_ms(http: httpx.Client, path: str) -> float:
+    """p50 at the server of ``PAGE_REQUESTS`` gets of a page (after one to warm it)."""
+    http.get(path).raise_for_status()
+    times = []
+    for _ in range(PAGE_REQUESTS):
+        answer = http.get(path)
+        answer.raise_for_status()
+        times.append(_server_ms(answer))
+    return statistics.median(times)
+
+
+def bench_pages(server: ServerHandle) -> list[Figure]:
+    with httpx.Client(base_url=server.api, headers=server.admin_headers(), timeout=30) as admin:
+        answer = admin.post("/tokens", json={"team": "bench", "scope": "run"})
+        token = answer.raise_for_status().json()["token"]
+    with httpx.Client(
+        base_url=server.api, timeout=60, headers={"Authorization": f"Bearer {token}"}
+    ) as http:
+        run, sweep = _chain_run(http), _sweep(http)
+    cookies = {"modreg_token": token}
+    with httpx.Client(base_url=server.url, timeout=30, cookies=cookies) as page:
+        return [
+            Figure(f"module page ({VERSIONS} versions), p50 at the server",
+                   _page_ms(page, "/modules/bench/m0500"), "ms", 50.0),
+            Figure(f"run page ({RUN_STEPS} steps with logs), p50 at the server",
+                   _page_ms(page, f"/runs/{run}"), "ms", 100.0),
+            Figure(f"sweep page ({SWEEP_RUNS} runs), p50 at the server",
+                   _page_ms(page, f"/sweeps/{sweep}"), "ms", 100.0),
+        ]  # fmt: skip
+
+
 # --- client figures ------------------------------------------------------------------------
 # The client helper adds `modreg --help` and `modreg versions X` wall times here.
 CLIENT_BENCHES: list[Callable[[ServerHandle], list[Figure]]] = []
@@ -213,7 +294,8 @@ def main() -> None:
         print(f"seeded {MODULES * VERSIONS:,} versions in {time.perf_counter() - started:.1f} s")
         server = start_server(data_dir)
         try:
-            figures = bench_resolve(server) + bench_get_version(server) + client_figures(server)
+            figures = bench_resolve(server) + bench_get_version(server) + bench_pages(server)
+            figures += client_figures(server)
         finally:
             assert server.process is not None
             stop_server(server.process)

@@ -9,6 +9,7 @@ first time. Every change is written to the audit log in the same transaction.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -113,6 +114,19 @@ def get_token_team(session: Session, token_id: int) -> str | None:
     if row is None:
         raise UnknownTokenError(f"no token #{token_id}")
     return row[1]
+
+
+def token_labels(session: Session, token_ids: Iterable[int]) -> dict[int, str]:
+    """How pages name the publisher of a version: its token's team and description
+    ("vision: CI on main"), or "admin"; tokens are the only identities a registry has."""
+    stmt = select(Token, Team.name).join(Team, isouter=True)
+    stmt = stmt.where(col(Token.id).in_(sorted(set(token_ids))))
+    labels: dict[int, str] = {}
+    for token, team in session.exec(stmt):
+        assert token.id is not None  # a stored row
+        owner = "admin" if token.admin else team or "?"
+        labels[token.id] = f"{owner}: {token.description}" if token.description else owner
+    return labels
 
 
 def revoke_token(session: Session, token_id: int, who: Identity) -> None:

@@ -5,6 +5,7 @@ its own app. One set of exception handlers turns every error into an
 ``application/problem+json`` body: ``RegistryError`` subclasses carry their own status and
 type slug; request validation is a 422; an unknown route a 404; a bug a 500 without details
 (``InternalErrors``, which keeps the connection open).
+The web UI (``ui``) is served at ``/`` beside the API; its pages answer errors as pages.
 Every answer names the registry's version and API level; a client too old to be served is
 refused before routing (``ApiLevel``, with the policy in ``compatibility``).
 """
@@ -24,7 +25,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic.warnings import UnsupportedFieldAttributeWarning
 from sqlalchemy import Engine
 from starlette.datastructures import Headers, MutableHeaders
@@ -45,6 +46,8 @@ from modreg.registry.errors import (
 )
 from modreg.registry.schemas import Problem
 from modreg.registry.settings import Settings
+from modreg.registry.ui import mount_ui
+from modreg.registry.ui.rendering import http_error_page, wants_page
 
 API_PREFIX = "/api/v1"
 log = logging.getLogger("modreg.registry")
@@ -93,8 +96,10 @@ async def _validation_error(_: Request, exc: Exception) -> ProblemResponse:
     return problem(422, "invalid-input", "Invalid input", detail, errors=errors)
 
 
-async def _http_error(_: Request, exc: Exception) -> ProblemResponse:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if wants_page(request, API_PREFIX):  # a browser on a URL of no page: the 404 page
+        return http_error_page(request, exc.status_code, str(exc.detail))
     slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
     return problem(exc.status_code, slug, str(exc.detail), str(exc.detail))
 
@@ -239,6 +244,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.state.engine = db_engine
     app.state.blobs = make_blob_store(settings.data_dir, settings.blob_url)
     app.include_router(api_router(), prefix=API_PREFIX)
+    mount_ui(app)
     app.openapi = _openapi_with_problems(app)  # type: ignore[method-assign]
     _install_handlers(app)
     app.add_middleware(InternalErrors)

@@ -232,6 +232,20 @@ def get_version(session: Session, team: str, name: str, version: str) -> Version
     return _version_public(_get_version_row(session, team, name, version), f"{team}/{name}")
 
 
+def recent_versions(session: Session, reach: Reach, limit: int) -> list[VersionPublic]:
+    """The latest publishes of modules within reach, newest first (the UI's front page)."""
+    stmt = (
+        select(ModuleVersion, Module.name, Team.name)
+        .join(Module, col(Module.id) == col(ModuleVersion.module_id))
+        .join(Team, col(Team.id) == col(Module.team_id))
+    )
+    if not reach.every_team:
+        stmt = stmt.where(col(Team.id) == reach.team_id)
+    stmt = stmt.order_by(col(ModuleVersion.published_at).desc(), col(ModuleVersion.id).desc())
+    rows = session.exec(stmt.limit(limit))
+    return [_version_public(row, f"{team}/{name}") for row, name, team in rows]
+
+
 def archive_digest(session: Session, team: str, name: str, version: str) -> str:
     return _get_version_row(session, team, name, version).sha256
 

@@ -30,6 +30,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+from sqlalchemy import ColumnElement, and_, func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
 
@@ -379,8 +380,13 @@ def list_runs(
     pipeline: str | None,
     limit: int,
     timeout: timedelta | None = None,
+    *,
+    status: RunStatus | None = None,
+    team: str | None = None,
+    offset: int = 0,
 ) -> list[RunPublic]:
-    """Newest first, with steps, without the spec and lock bodies."""
+    """Newest first, with steps, without the spec and lock bodies; ``status`` as shown
+    (``abandoned`` included), ``team`` among those within reach, ``offset`` for paging."""
     stmt = select(PipelineRun, Team.name).join(Team)
     if not reach.every_team:
         stmt = stmt.where(PipelineRun.team_id == reach.team_id)
@@ -388,12 +394,29 @@ def list_runs(
         stmt = stmt.where(PipelineRun.sweep_id == sweep)
     if pipeline is not None:
         stmt = stmt.where(PipelineRun.pipeline == pipeline)
-    stmt = stmt.order_by(col(PipelineRun.created_at).desc(), col(PipelineRun.id)).limit(limit)
-    rows = list(session.exec(stmt))
+    if team is not None:
+        stmt = stmt.where(Team.name == team)
+    if status is not None:
+        stmt = stmt.where(_shown_status_is(status, timeout))
+    stmt = stmt.order_by(col(PipelineRun.created_at).desc(), col(PipelineRun.id))
+    rows = list(session.exec(stmt.limit(limit).offset(offset)))
     steps = _steps_of(session, [run.id for run, _ in rows])
     return [
         _run_public(run, team, steps.get(run.id, {}), timeout, full=False) for run, team in rows
     ]
+
+
+def _shown_status_is(status: RunStatus, timeout: timedelta | None) -> ColumnElement[bool]:
+    """The SQL twin of ``_shown_status(run) == status``: a running run past its heartbeat
+    timeout is shown, and so filtered, as abandoned."""
+    stored = col(PipelineRun.status) == status.value
+    if timeout is None or status not in (RunStatus.running, RunStatus.abandoned):
+        return stored
+    last = func.coalesce(col(PipelineRun.heartbeat_at), col(PipelineRun.created_at))
+    running = col(PipelineRun.status) == RunStatus.running.value
+    if status == RunStatus.running:
+        return and_(running, last >= utcnow() - timeout)
+    return or_(stored, and_(running, last < utcnow() - timeout))
 
 
 def set_pinned(

@@ -86,12 +86,16 @@ def stop_server(process: subprocess.Popen[bytes]) -> None:
 
 
 def start_server(
-    data_dir: Path, db_url: str | None = None, extra_args: tuple[str, ...] = ()
+    data_dir: Path,
+    db_url: str | None = None,
+    extra_args: tuple[str, ...] = (),
+    python: str = sys.executable,
 ) -> ServerHandle:
-    """Start a real registry process and wait until it answers /health."""
+    """Start a real registry process and wait until it answers /health; ``python``: the
+    interpreter of another install of modreg (a wheel's, say) to start it from."""
     data_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    cmd = [sys.executable, "-m", "modreg.registry", "--host", "127.0.0.1", "--port", str(port)]
+    cmd = [python, "-m", "modreg.registry", "--host", "127.0.0.1", "--port", str(port)]
     cmd += ["--data", str(data_dir), *(["--db", db_url] if db_url else []), *extra_args]
     log = data_dir / f"server-{port}.log"
     with log.open("wb") as out:
