@@ -48,20 +48,36 @@ class Claim:
 class Leases:
     """The leases one engine holds; thread-safe (claimed from the scheduler's pool)."""
 
-    def __init__(self, registry: RegistryProtocol, heartbeat_seconds: float, warnings: list[str]):
+    def __init__(
+        self,
+        registry: RegistryProtocol,
+        heartbeat_seconds: float,
+        warnings: list[str],
+        machine: str = "",
+    ):
         self.registry = registry
         self.ttl = min(3600.0, TTL_BEATS * heartbeat_seconds)
-        self.holder = f"{socket.gethostname()[:120]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        # the state folder's id first: a lease of this machine's is the step lock's to settle
+        self.machine = f"{machine or uuid.uuid4().hex[:16]}:"
+        host = socket.gethostname()[:80]
+        self.holder = f"{self.machine}{host}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
         self.warnings = warnings
         self._held: set[str] = set()
         self._lock = threading.Lock()
         self._warned = False
 
     def claim(self, fingerprint: str) -> Claim:
+        """Claim ``fingerprint``; call it holding the fingerprint's step lock
+        (``StateDir.step_lock``). A lease another engine of this machine holds is then a
+        dead engine's — a live one would hold the step lock — and is taken over at once
+        rather than waited out (a killed run, run again, resumes without waiting)."""
         try:
             grant = self.registry.claim_lease(
                 fingerprint, LeaseClaim(holder=self.holder, ttl=self.ttl)
             )
+            if not grant.granted and grant.entry is None and self._ours(grant.holder):
+                replaces = LeaseClaim(holder=self.holder, ttl=self.ttl, replaces=grant.holder)
+                grant = self.registry.claim_lease(fingerprint, replaces)
         except Exception as exc:  # noqa: BLE001 - executing without a lease is safe
             if not self._warned:  # once: an old registry would say it for every step
                 self._warned = True
@@ -74,6 +90,9 @@ class Leases:
             with self._lock:
                 self._held.add(fingerprint)
         return Claim(granted=grant.granted, entry=grant.entry, holder=grant.holder)
+
+    def _ours(self, holder: str | None) -> bool:
+        return holder is not None and holder != self.holder and holder.startswith(self.machine)
 
     def settled(self, fingerprint: str) -> None:
         """The step's cache entry is recorded, which ended its lease in the registry."""

@@ -221,7 +221,10 @@ def execute_plan(
     started = start_runs(plan, registry, sweep or len(plan.runs) > 1)
     markers = open_runs(workspace.state)
     warnings: list[str] = []
-    leases = None if registry is None else Leases(registry, options.heartbeat_seconds, warnings)
+    leases = None
+    if registry is not None:
+        machine = workspace.state.machine_id()
+        leases = Leases(registry, options.heartbeat_seconds, warnings, machine)
     scheduler = Scheduler(plan, workspace, options, started.run_ids, leases, warnings)
     heartbeat = None
     if registry is not None:

@@ -183,6 +183,19 @@ class StateDir:
             return False
         return True
 
+    def machine_id(self) -> str:
+        """This state folder's own random id, made once: the engines that share the folder
+        (one machine's) share it, and their step locks (``step_lock``) order them."""
+        path = self.root / "machine-id"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temp = path.with_name(f".machine-id.{uuid.uuid4().hex}")
+            temp.write_text(uuid.uuid4().hex[:16], encoding="utf-8")
+            with contextlib.suppress(FileExistsError):  # another engine made it first
+                os.link(temp, path)  # complete or absent: never read half-written
+            temp.unlink()
+        return path.read_text(encoding="utf-8").strip()
+
     @contextlib.contextmanager
     def step_lock(self, fingerprint: str) -> Iterator[None]:
         """Hold the fingerprint's lock: concurrent runs execute a step at most once."""

@@ -5,7 +5,9 @@ answered at once, never held open:
 
 - the team's cache already has the fingerprint: not granted, the entry is returned (reuse);
 - no live lease, or one the caller holds already, or one whose holder stopped renewing it
-  (``expires_at`` passed): granted, until now + ``ttl``;
+  (``expires_at`` passed), or one of the holder the claim ``replaces`` (an engine of the
+  claimant's own machine that it knows is dead: ``engine/leases.py``): granted, until now +
+  ``ttl``;
 - otherwise: not granted, with the holder and its expiry (the engine asks again later).
 
 Atomicity, on SQLite and PostgreSQL alike, comes from the ``(team, fingerprint)`` primary
@@ -52,7 +54,10 @@ def _take(session: Session, team_id: int, fingerprint: str, claim: LeaseClaim) -
         .where(
             col(Lease.team_id) == team_id,
             col(Lease.fingerprint) == fingerprint,
-            or_(col(Lease.holder) == claim.holder, col(Lease.expires_at) < now),
+            or_(
+                col(Lease.holder).in_([claim.holder, claim.replaces or claim.holder]),
+                col(Lease.expires_at) < now,
+            ),
         )
         .values(claimed_at=now, **values)
     )

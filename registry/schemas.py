@@ -533,6 +533,9 @@ class LeaseClaim(Wire):
 
     holder: str = Field(min_length=1, max_length=SHORT_TEXT)
     ttl: float = Field(gt=0, le=3600)
+    # a holder the claimant knows is dead (an engine of its own machine, killed): its lease is
+    # taken over without waiting for it to expire
+    replaces: str | None = Field(default=None, min_length=1, max_length=SHORT_TEXT)
 
 
 class LeaseGrant(Wire):
@@ -551,6 +554,9 @@ class LeaseRenewal(Wire):
 
     holder: str = Field(min_length=1, max_length=SHORT_TEXT)
     ttl: float = Field(gt=0, le=3600)
+    # a holder the claimant knows is dead (an engine of its own machine, killed): its lease is
+    # taken over without waiting for it to expire
+    replaces: str | None = Field(default=None, min_length=1, max_length=SHORT_TEXT)
     fingerprints: list[str] = Field(max_length=10000)
 
 

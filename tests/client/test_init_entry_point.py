@@ -107,9 +107,11 @@ def test_publish_warns_about_a_module_without_outputs(tmp_path: Path, run: Any) 
     folder = make_module_repo(tmp_path, name="vision/quiet", outputs={})
     result = run("publish", folder, "--dry-run")
     assert result.exit_code == 0, result.stderr
-    assert result.stderr == (
+    no_outputs, *others = result.stderr.splitlines()
+    assert no_outputs == (
         "warning: vision/quiet@1.0.0 declares no outputs: its steps produce nothing a later "
-        "step, a re-run or `modreg runs download` can use (declare them as [outputs.NAME])\n"
+        "step, a re-run or `modreg runs download` can use (declare them as [outputs.NAME])"
     )
+    assert all(line.startswith("warning: semver not checked") for line in others)
     with_outputs = make_module_repo(tmp_path, name="vision/loud")
-    assert run("publish", with_outputs, "--dry-run").stderr == ""
+    assert "no outputs" not in run("publish", with_outputs, "--dry-run").stderr

@@ -177,3 +177,27 @@ def test_a_step_waiting_for_another_machine_holds_no_job_slot(
     assert bodies["alice"]["steps"]["a"]["status"] == "executed"
     assert bodies["bob"]["steps"]["a"]["status"] == "reused"
     assert _starts(env) == 1
+
+
+def test_a_run_killed_mid_step_resumes_at_once_on_its_own_machine(
+    two_machines: tuple[EngineEnv, ServerHandle],
+) -> None:
+    """The killed engine's lease would live an hour (heartbeat 20 min here): the next run of
+    the same state folder holds the step lock, so that lease is a dead engine's of its own
+    machine, and it takes the step over without waiting for the lease to expire."""
+    env, _ = two_machines
+    pipeline = _slow_pipeline(env)
+    first = env.spawn("run", pipeline, "--json", MODREG_RUN_HEARTBEAT="1200")
+    try:
+        _until(lambda: _starts(env) == 1, "the step started")
+        os.killpg(first.pid, signal.SIGKILL)
+        first.communicate(timeout=30)
+        (env.root / "go").write_text("go")
+        again = env.spawn("run", pipeline, "--json", MODREG_RUN_HEARTBEAT="1200")
+        body = _finish(again)  # without the takeover: parked until its 2-minute timeout
+    finally:
+        for process in (first, locals().get("again")):
+            if process is not None and process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+    assert body["status"] == "succeeded" and body["steps"]["a"]["status"] == "executed"
+    assert _starts(env) == 2, "executed again by the resumed run, once"

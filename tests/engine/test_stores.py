@@ -28,6 +28,16 @@ from modreg.registry.schemas import PortType
 
 @pytest.fixture(params=["local", "memory", "file", "s3"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ArtifactStore]:
+    yield from _store(request, tmp_path)
+
+
+@pytest.fixture(params=["file", "s3"])
+def shared_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ArtifactStore]:
+    """The stores another engine or a worker opens by their URL."""
+    yield from _store(request, tmp_path)
+
+
+def _store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ArtifactStore]:
     if request.param == "local":
         yield LocalArtifactStore(tmp_path / "store")
     elif request.param == "memory":
@@ -109,10 +119,10 @@ def test_a_missing_blob_is_reported_not_served(store: ArtifactStore, tmp_path: P
 
 
 def test_a_blob_another_engine_just_wrote_is_seen_at_once(
-    store: ArtifactStore, tmp_path: Path
+    shared_store: ArtifactStore, tmp_path: Path
 ) -> None:
-    if not isinstance(store, FsspecArtifactStore) or store.url.startswith("memory://"):
-        pytest.skip("a second engine opens the store by its URL")
+    store = shared_store
+    assert isinstance(store, FsspecArtifactStore)
     source = tmp_path / "out.bin"
     source.write_bytes(b"written elsewhere")
     digest = DigestCache().digest(source)[1]
@@ -177,11 +187,13 @@ def test_an_interrupted_s3_upload_leaves_no_partial_blob(
     assert (tmp_path / "back.bin").stat().st_size == big.stat().st_size
 
 
-def test_a_worker_reopens_a_pickled_store_by_its_url(store: ArtifactStore, tmp_path: Path) -> None:
+def test_a_worker_reopens_a_pickled_store_by_its_url(
+    shared_store: ArtifactStore, tmp_path: Path
+) -> None:
     """A store handed to a worker process travels as its URL: the worker opens it with its
     own credentials (the ``AWS_*`` of its environment), not the sender's."""
-    if not isinstance(store, FsspecArtifactStore) or store.url.startswith("memory://"):
-        pytest.skip("a worker opens a shared store by its URL")
+    store = shared_store
+    assert isinstance(store, FsspecArtifactStore)
     source = tmp_path / "out.bin"
     source.write_bytes(b"made on the engine's machine")
     ref = store.put_output(source, PortType.file)
