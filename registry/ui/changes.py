@@ -3,8 +3,9 @@
 The one place the UI compares two versions: the interface (inputs, outputs, params: added,
 removed, changed type / optional / required / default) and the environment (the Python it
 was resolved for, packages added, removed or at another version). It reads only what a
-``VersionPublic`` carries. When ``modreg diff``'s comparison (issue 12) is on main, this is
-the function to hand over to it.
+``VersionPublic`` carries. The packages are compared as ``modreg diff`` compares them
+(``semver_check.package_changes``); the interface is shown field by field, before and after,
+where ``modreg diff`` lists each change with its semver class.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modreg.registry.schemas import EnvironmentPublic, Interface, VersionPublic
+from modreg.registry.semver_check import package_changes
 
 
 @dataclass(frozen=True)
@@ -56,10 +58,13 @@ def _text(value: Any) -> str:
     return "null" if value is None else repr(value) if isinstance(value, str) else str(value)
 
 
-def _packages(environment: EnvironmentPublic | None) -> dict[str, str]:
-    if environment is None:
-        return {"python": "the engine's own interpreter"}
-    return {"python": environment.python, **environment.packages}
+def _environment(old: EnvironmentPublic | None, new: EnvironmentPublic | None) -> list[Change]:
+    """The Python it was resolved for, then the packages ``modreg diff`` compares
+    (``semver_check.package_changes``)."""
+    engine = "the engine's own interpreter"
+    python = (old.python if old else engine, new.python if new else engine)
+    changes = [Change("python", *python)] if python[0] != python[1] else []
+    return changes + [Change(*change) for change in package_changes(old, new)]
 
 
 def _compare(before: dict[str, str], after: dict[str, str]) -> list[Change]:
@@ -78,5 +83,5 @@ def changes_since(previous: VersionPublic | None, version: VersionPublic) -> Cha
     return Changes(
         previous=previous.version,
         interface=_compare(_ports(previous.manifest.interface), _ports(version.manifest.interface)),
-        environment=_compare(_packages(previous.environment), _packages(version.environment)),
+        environment=_environment(previous.environment, version.environment),
     )

@@ -47,7 +47,7 @@ MANIFEST_ERRORS = [
     (
         {"module_extra": {"colour": "red"}},
         "[module]: unknown key 'colour' (allowed: allow_reuse, command, description, env, name, "
-        "retries, timeout, version)",
+        "resources, retries, timeout, version)",
     ),
     (
         {"params": {"size": {"type": "int", "default": "big"}}},
