@@ -38,6 +38,7 @@ from modreg.engine.errors import (
     Problem,
     StateBusyError,
     StepFailedError,
+    StoreURLError,
 )
 from modreg.engine.executors.base import Executor, JobResult, StepJob
 from modreg.engine.executors.local import LocalExecutor
@@ -88,6 +89,7 @@ __all__ = [
     "StateBusyError",
     "StepEvent",
     "StepFailedError",
+    "StoreURLError",
     "StepJob",
     "StepOutput",
     "StepResult",

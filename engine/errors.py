@@ -91,6 +91,11 @@ class CorruptBlobError(BlobError):
     """The blob's bytes did not match its digest; it has been dropped."""
 
 
+class StoreURLError(EngineError):
+    """An artifact store URL that cannot be opened here: an unknown protocol, or one whose
+    fsspec package is not installed (``s3://`` needs ``modreg[s3]``)."""
+
+
 class StateBusyError(EngineError):
     """The state folder is in use by a running engine (``modreg cache prune`` refuses)."""
 

@@ -31,7 +31,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 from modreg.engine.digests import CHUNK, sha256_bytes, walk_files
-from modreg.engine.errors import CorruptBlobError, MissingBlobError
+from modreg.engine.errors import CorruptBlobError, MissingBlobError, StoreURLError
 from modreg.registry.hashing import sha256_file
 from modreg.registry.schemas import DirManifest, OutputRef, PortType
 
@@ -250,7 +250,13 @@ class FsspecArtifactStore(ArtifactStore):
 
         self.url = url
         options = {"use_listings_cache": False, **storage_options}
-        self.fs, root = fsspec.core.url_to_fs(url, **options)
+        try:
+            self.fs, root = fsspec.core.url_to_fs(url, **options)
+        except ImportError as exc:  # fsspec names the package: "Install s3fs to access S3"
+            extra = " (pip install 'modreg[s3]')" if url.startswith("s3://") else ""
+            raise StoreURLError(f"artifact store {url!r}: {exc}{extra}") from exc
+        except ValueError as exc:  # "Protocol not known: foo"
+            raise StoreURLError(f"artifact store {url!r}: {exc}") from exc
         self.root = root.rstrip("/")
         protocols = self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,)
         self._renames = bool({"file", "local"} & set(protocols))

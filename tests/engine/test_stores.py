@@ -208,3 +208,30 @@ def test_a_worker_reopens_a_pickled_store_by_its_url(
     worker = [sys.executable, "-c", code, str(tmp_path / "back.bin")]
     subprocess.run(worker, input=payload, check=True)
     assert (tmp_path / "back.bin").read_bytes() == b"made on the engine's machine"
+
+
+def test_a_store_url_that_cannot_be_opened_is_one_error_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from modreg.client.cli import cli
+    from modreg.engine import StoreURLError
+
+    with pytest.raises(StoreURLError) as caught:
+        FsspecArtifactStore("foo://bar")
+    assert str(caught.value) == "artifact store 'foo://bar': Protocol not known: foo"
+    monkeypatch.setitem(sys.modules, "s3fs", None)  # as where the s3 extra is not installed
+    with pytest.raises(StoreURLError) as caught:
+        FsspecArtifactStore("s3://bucket/team")
+    assert str(caught.value) == (
+        "artifact store 's3://bucket/team': Install s3fs to access S3 (pip install 'modreg[s3]')"
+    )
+    pipeline = tmp_path / "pipeline.yaml"
+    pipeline.write_text("name: p\nsteps:\n  a:\n    uses: t/m@^1\n")
+    env = {"MODREG_URL": "http://127.0.0.1:1", "MODREG_TOKEN": "t", "MODREG_STORE": "foo://bar"}
+    result = CliRunner().invoke(cli, ["run", str(pipeline)], env=env)
+    assert (result.exit_code, result.stderr) == (
+        1,
+        "error: artifact store 'foo://bar': Protocol not known: foo\n",
+    )
