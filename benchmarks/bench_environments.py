@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tiny_wheels import build_wheel, compile_lock, uv_settings  # noqa: E402
 
+from modreg.client.environments import compile_requirements  # noqa: E402
 from modreg.engine.environments import (  # noqa: E402
     Environments,
     Interpreter,
@@ -46,7 +47,7 @@ from modreg.engine.state import StateDir  # noqa: E402
 
 WARM_STEPS = 200
 CHAIN = 20
-DIGITS = "scikit-learn>=1.4\nnumpy>=1.26\n"
+DIGITS = ["scikit-learn>=1.4,<2", "numpy>=1.26"]  # examples/digits' prep and train
 
 
 def _engine(state: StateDir, settings: dict[str, str]) -> Environments:
@@ -211,26 +212,10 @@ def main() -> None:
         )
         table.add_row(*cold_row("one pure-Python package", root, small, local, args.repeat))
         if args.digits:
-            requirements = root / "digits" / "requirements.in"
-            requirements.parent.mkdir()
-            requirements.write_text(DIGITS)
-            digits = subprocess.run(
-                [
-                    uv.find_uv_bin(),
-                    "pip",
-                    "compile",
-                    "-q",
-                    "--generate-hashes",
-                    "--universal",
-                    "--no-header",
-                    "--python-version",
-                    "3.11",
-                    str(requirements),
-                ],  # fmt: skip
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
+            # resolved as `modreg publish` resolves the digits modules' [environment]
+            work = root / "digits"
+            work.mkdir()
+            digits = compile_requirements(DIGITS, "3.11", work, "bench").decode()
             index = {k: v for k, v in os.environ.items() if k.startswith(("UV_", "SSL_"))}
             index["UV_CACHE_DIR"] = str(root / "uv-cache-digits")
             table.add_row(

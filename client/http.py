@@ -438,12 +438,6 @@ class RegistryClient:
         """POST the version; its archive must already be uploaded with ``put_blob``."""
         path = f"{module_path(module)}/versions"
         body = version.model_dump(mode="json")
-        # the environment fields stay out when unset, so a registry older than them still
-        # accepts a publish of a module without [environment]
-        if body["environment_sha256"] is None:
-            del body["environment_sha256"]
-        if body["manifest"]["environment"] is None:
-            del body["manifest"]["environment"]
         return self._model(PublishResult, "POST", path, json=body, idempotent=False)
 
     def deprecate(
@@ -471,8 +465,6 @@ class RegistryClient:
     ) -> VersionPublic:
         path = f"{version_path(module, version)}/{action}"
         body = StatusChange(message=message, replaced_by=replaced_by).model_dump(mode="json")
-        if body["replaced_by"] is None:  # a registry older than successors still accepts it
-            del body["replaced_by"]
         return self._model(VersionPublic, "POST", path, json=body, idempotent=False)
 
     def list_dependents(self, module: str, range_text: str | None = None) -> list[DependentPublic]:

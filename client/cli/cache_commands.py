@@ -11,7 +11,7 @@ longer confirms them (``engine.step_cache``), so every next run executes those s
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -27,6 +27,7 @@ from modreg.client.config import engine_state_dir
 from modreg.client.output import emit, print_message, print_table
 
 if TYPE_CHECKING:
+    from modreg.engine.pruning import PruneReport
     from modreg.registry.schemas import CacheEntryPublic
 
 
@@ -119,15 +120,23 @@ def cache_prune(
     if older_than is None and max_size is None:
         raise click.UsageError("say what to prune: --older-than, --max-size or both")
     report = prune(StateDir(engine_state_dir()), older_than, max_size, dry_run)
+    rows = [{"kind": i.kind, "name": i.name, "size": i.size} for i in report.removed]
+    emit_prune(report, rows, "cache prune", "items", as_json)
+
+
+def emit_prune(
+    report: PruneReport, rows: list[dict[str, Any]], command: str, noun: str, as_json: bool
+) -> None:
+    """A prune's answer: ``rows`` (one per item removed) and the bytes freed and kept."""
     data = {
         "dry_run": report.dry_run,
-        "removed": [{"kind": i.kind, "name": i.name, "size": i.size} for i in report.removed],
+        "removed": rows,
         "freed_bytes": report.freed_bytes,
         "kept_bytes": report.kept_bytes,
     }
-    verb = "would remove" if dry_run else "removed"
+    verb = "would remove" if report.dry_run else "removed"
     message = (
-        f"cache prune {verb} {len(report.removed)} items ({report.freed_bytes} bytes); "
+        f"{command} {verb} {len(report.removed)} {noun} ({report.freed_bytes} bytes); "
         f"{report.kept_bytes} bytes kept"
     )
     emit(data, as_json, lambda: print_message(message))

@@ -8,8 +8,8 @@ registry for the token's team.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -112,27 +112,21 @@ MODULE_NAME = ModuleNameType()
 EXACT_REF = ExactRefType()
 
 
-def duration_param(
-    ctx: click.Context, param: click.Parameter, value: str | None
-) -> timedelta | None:
-    """A click callback: ``30d``, ``24h``, … as a timedelta (``registry.units``)."""
-    from modreg.registry.units import parse_duration
+def _units_param(parser: str) -> Callable[[click.Context, click.Parameter, str | None], Any]:
+    """A click callback reading a value with ``registry.units``' ``parser``; None stays None."""
 
-    if value is None:
-        return None
-    try:
-        return parse_duration(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from exc
+    def callback(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+        from modreg.registry import units
+
+        if value is None:
+            return None
+        try:
+            return getattr(units, parser)(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from exc
+
+    return callback
 
 
-def size_param(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
-    """A click callback: ``20G``, ``500M``, … as bytes (``registry.units``)."""
-    from modreg.registry.units import parse_size
-
-    if value is None:
-        return None
-    try:
-        return parse_size(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from exc
+duration_param = _units_param("parse_duration")  # ``30d``, ``24h``, … as a timedelta
+size_param = _units_param("parse_size")  # ``20G``, ``500M``, … as bytes

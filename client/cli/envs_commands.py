@@ -12,9 +12,10 @@ from datetime import UTC, datetime, timedelta
 
 import click
 
+from modreg.client.cli.cache_commands import emit_prune
 from modreg.client.cli.context import duration_param, json_option
 from modreg.client.config import engine_state_dir
-from modreg.client.output import emit, print_message, print_table
+from modreg.client.output import emit, print_table
 
 
 @click.group("envs")
@@ -69,18 +70,8 @@ def envs_prune(older_than: timedelta | None, dry_run: bool, as_json: bool) -> No
     from modreg.engine.state import StateDir
 
     report = prune_environments(StateDir(engine_state_dir()), older_than, dry_run)
-    data = {
-        "dry_run": report.dry_run,
-        "removed": [{"digest": i.name, "size": i.size} for i in report.removed],
-        "freed_bytes": report.freed_bytes,
-        "kept_bytes": report.kept_bytes,
-    }
-    verb = "would remove" if dry_run else "removed"
-    message = (
-        f"envs prune {verb} {len(report.removed)} environments ({report.freed_bytes} bytes); "
-        f"{report.kept_bytes} bytes kept"
-    )
-    emit(data, as_json, lambda: print_message(message))
+    rows = [{"digest": i.name, "size": i.size} for i in report.removed]
+    emit_prune(report, rows, "envs prune", "environments", as_json)
 
 
 def register(group: click.Group) -> None:
