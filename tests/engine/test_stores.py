@@ -221,7 +221,11 @@ def test_a_store_url_that_cannot_be_opened_is_one_error_line(
     with pytest.raises(StoreURLError) as caught:
         FsspecArtifactStore("foo://bar")
     assert str(caught.value) == "artifact store 'foo://bar': Protocol not known: foo"
+    import fsspec  # noqa: F401 - its registry module, below
+
+    loaded = sys.modules["fsspec.registry"]._registry  # the classes imported so far
     monkeypatch.setitem(sys.modules, "s3fs", None)  # as where the s3 extra is not installed
+    monkeypatch.delitem(loaded, "s3", raising=False)  # imported by the S3 tests before this
     with pytest.raises(StoreURLError) as caught:
         FsspecArtifactStore("s3://bucket/team")
     assert str(caught.value) == (
